@@ -1,0 +1,129 @@
+"""``create_app(settings)``: wires the parts into an aiohttp app. A thin factory.
+
+Every resource and background loop is one ``cleanup_ctx`` entry; every shared
+object sits behind a typed ``web.AppKey`` (gateway.web.keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .catalog import AsyncCatalog, Catalog
+from .clock import Clock, SystemClock
+from .config import Settings
+from .ingest.push import setup_push
+from .metrics import Metrics
+from .policy import camera_policies
+from .purger import purge_loop, recover
+from .services import Services
+from .vault.keyring import KeyRing
+from .vault.storage import LocalStorage
+from .web.auth import auth_middleware
+from .web.errors import error_middleware
+from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
+
+log = logging.getLogger(__name__)
+
+PURGE_WAKE: web.AppKey[asyncio.Event] = web.AppKey("purge_wake")
+STATS_INTERVAL_S = 10.0
+KEYS_CHECK_INTERVAL_S = 300.0
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               run_loops: bool = True) -> web.Application:
+    """Build the app; ConfigError if a camera's policy is unknown.
+
+    ``run_loops=False`` leaves out the background loops (tests that drive the
+    purge by hand).
+    """
+    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[POLICIES] = camera_policies(settings)
+    app[METRICS] = Metrics()
+    app[PURGE_WAKE] = asyncio.Event()
+    app.cleanup_ctx.append(_services_ctx)
+    if run_loops:
+        app.cleanup_ctx.append(_purge_ctx)
+        app.cleanup_ctx.append(_stats_ctx)
+        app.cleanup_ctx.append(_keys_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    setup_push(app)
+    _setup_optional(app)
+    return app
+
+
+def _setup_optional(app: web.Application) -> None:
+    """Routes of parts that register themselves (notice, holds API, segments)."""
+    from .web import routes
+    routes.setup(app)
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keyring = KeyRing.open(settings.keyring_path, create=True, clock=app[CLOCK])
+    catalog = Catalog.open(settings.catalog_path)
+    storage = LocalStorage(settings.storage_path)
+    recover(catalog, storage)
+    db = AsyncCatalog(catalog)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
+    app[CATALOG] = db
+    app[SERVICES] = Services(settings, db, keyring, storage, app[POLICIES], app[CLOCK],
+                             app[METRICS], pool, app[PURGE_WAKE])
+    try:
+        await app[SERVICES].refresh_stats()
+        yield
+    finally:
+        pool.shutdown(wait=True)
+        db.close()
+
+
+async def _loop_ctx(coro_fn, app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(coro_fn(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _purge_ctx(app: web.Application):
+    return _loop_ctx(lambda a: purge_loop(a[SERVICES], a[PURGE_WAKE]), app)
+
+
+async def _periodic(interval_s: float, fn) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+
+def _stats_ctx(app: web.Application):
+    return _loop_ctx(lambda a: _periodic(STATS_INTERVAL_S, a[SERVICES].refresh_stats), app)
+
+
+def _keys_ctx(app: web.Application):
+    async def rotate_and_retire() -> None:
+        await app[SERVICES].rotate_if_due()
+        await app[SERVICES].retire_keks()
+    return _loop_ctx(lambda a: _periodic(KEYS_CHECK_INTERVAL_S, rotate_and_retire), app)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})

@@ -1,0 +1,104 @@
+"""Connection, pragmas, numbered migrations and the single-writer executor."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+MIGRATIONS = sorted(
+    (p.name for p in resources.files(__package__).joinpath("migrations").iterdir()
+     if p.name.endswith(".sql")),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Catalog:
+    """One SQLite connection with the pragmas our invariants rely on."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.conn = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self.conn.row_factory = sqlite3.Row
+        c = self.conn
+        c.execute("PRAGMA journal_mode=WAL")
+        # An erased data key must not linger in freed pages of the database file.
+        c.execute("PRAGMA secure_delete=ON")
+        c.execute("PRAGMA synchronous=FULL")
+        c.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @classmethod
+    def open(cls, path: Path | str) -> "Catalog":
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return cls(p)
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"catalog {self.path} has schema version {version}, newer than this "
+                f"release ({SCHEMA_VERSION}); upgrade footage-gateway"
+            )
+        for n, name in enumerate(MIGRATIONS[version:], start=version + 1):
+            sql = resources.files(__package__).joinpath("migrations", name).read_text()
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version={n};COMMIT;")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; commits on success, rolls back on error."""
+        c = self.conn
+        if c.in_transaction:
+            yield c
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it, so erased keys leave no copy."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        finally:
+            self.conn.close()
+
+
+class AsyncCatalog:
+    """Runs catalog functions on one thread: one writer, never on the event loop."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, lambda: fn(self.catalog, *args))
+        # A cancelled handler must not abandon a commit half-way: the thread
+        # finishes the call regardless; shielding keeps the result observable.
+        return await asyncio.shield(fut)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.catalog.close()

@@ -1,0 +1,154 @@
+"""serve, demo, check, purge --dry-run, keys rotate."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from . import config_option, settings_from
+from .. import retention
+from ..catalog import AsyncCatalog, Catalog
+from ..catalog import holds as holds_sql, segments as seg_sql
+from ..clock import US, SystemClock, iso
+from ..errors import GatewayError
+from ..policy import camera_policies, retention_seconds
+from ..vault.keyring import KeyRing
+from ..vault.storage import LocalStorage
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.command("serve")
+@config_option
+def serve_command(config_path: str) -> None:
+    """Run the gateway with a config file."""
+    from aiohttp import web
+
+    from ..app import create_app
+    settings = settings_from(config_path)
+    try:
+        _refuse_policy_violations(settings)
+        app = create_app(settings)
+    except GatewayError as err:
+        _fail(f"refusing to start: {err.message}", 2)
+    web.run_app(app, host=settings.server.host, port=settings.server.port,
+                print=lambda m: click.echo(m.replace("http://", "footage-gateway on http://")))
+
+
+def _refuse_policy_violations(settings) -> None:
+    try:
+        from ..policy_check import check
+    except ImportError:
+        return
+    violations = check(settings)
+    if violations:
+        lines = "\n".join(f"  {v}" for v in violations)
+        raise GatewayError(f"the config breaks its policies:\n{lines}\n"
+                           "(footage-gateway policy check --config ... lists them)")
+
+
+@click.command("demo")
+@click.option("--dir", "directory", default=".demo", show_default=True,
+              type=click.Path(file_okay=False), help="Where the demo keeps its config and data.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between camera segments.")
+@click.option("--duration", default=None, type=float,
+              help="Stop after this many seconds (default: run until Ctrl-C).")
+def demo_command(directory: str, port: int, interval: float, duration: float | None) -> None:
+    """Start a gateway with an embedded default and a simulated camera."""
+    from ..demo import run_demo
+    run_demo(Path(directory), port, interval, duration)
+
+
+@click.command("check")
+@config_option
+@click.option("--quick", is_flag=True, help="Skip hashing every file (sizes only).")
+def check_command(config_path: str, quick: bool) -> None:
+    """Offline: the catalog and storage agree. Exit 0 when consistent, 1 otherwise."""
+    from ..checker import run_check
+    settings = settings_from(config_path)
+    if not settings.catalog_path.exists():
+        _fail(f"no catalog at {settings.catalog_path}", 1)
+    try:
+        ring = KeyRing.open(settings.keyring_path, create=False)
+    except GatewayError as err:
+        _fail(err.message, 1)
+    db = Catalog.open(settings.catalog_path)
+    rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
+    for p in rep.problems:
+        click.echo(f"PROBLEM {p}")
+    click.echo(f"{rep.segments} segments, {rep.files} files, {len(rep.problems)} problems")
+    sys.exit(0 if rep.ok else 1)
+
+
+@click.command("purge")
+@config_option
+@click.option("--dry-run", is_flag=True, required=True,
+              help="Explain what is due and why (the running gateway does the destroying).")
+def purge_command(config_path: str, dry_run: bool) -> None:
+    """Explain what would be destroyed now, and why the rest is kept."""
+    settings = settings_from(config_path)
+    policies = camera_policies(settings)
+    db = Catalog.open(settings.catalog_path)
+    now = SystemClock().now_us()
+    holds = holds_sql.live_holds(db)
+    destroy = kept = 0
+    cursor = (-1, -1)
+    while page := seg_sql.due_segments(db, now, 1000, cursor):
+        cursor = (page[-1].deadline_us, page[-1].id)
+        plan = retention.plan_purge(page, holds, now)
+        for seg in plan.destroy:
+            destroy += 1
+            click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={iso(seg.end_us)} "
+                       f"deadline={iso(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
+        for k in plan.kept:
+            kept += 1
+            click.echo(f"KEEP    {k.segment.uid} camera={k.segment.camera} deadline passed "
+                       f"but hold {k.hold_id} preserves it until {iso(k.until_us)}")
+    for cam in settings.cameras:
+        r = retention_seconds(cam, policies[cam.id])
+        click.echo(f"camera {cam.id}: policy {policies[cam.id].id}, retention {r} s "
+                   f"(policy minimum {policies[cam.id].retention.minimum})")
+    nxt = seg_sql.next_deadline_after(db, now)
+    click.echo(f"{destroy} due now, {kept} held past deadline; next deadline "
+               f"{iso(nxt) if nxt else 'none'}")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Key-encryption keys."""
+
+
+@keys_group.command("rotate")
+@config_option
+def keys_rotate(config_path: str) -> None:
+    """Start a new key epoch: re-wrap every data key, destroy the old KEKs (no video touched)."""
+    from ..app import create_app  # noqa: F401  (same wiring as serve)
+    from ..services import Services
+    from concurrent.futures import ThreadPoolExecutor
+    from ..metrics import Metrics
+
+    settings = settings_from(config_path)
+
+    async def go():
+        ring = KeyRing.open(settings.keyring_path, create=False)
+        db = AsyncCatalog(Catalog.open(settings.catalog_path))
+        svc = Services(settings, db, ring, LocalStorage(settings.storage_path),
+                       camera_policies(settings), SystemClock(), Metrics(),
+                       ThreadPoolExecutor(max_workers=1))
+        try:
+            return await svc.rotate_keys(actor="cli", role="admin")
+        finally:
+            db.close()
+    try:
+        out = asyncio.run(go())
+    except GatewayError as err:
+        _fail(err.message)
+    click.echo(f"new KEK {out['kek']}; re-wrapped {out['rewrapped']} data keys; "
+               f"destroyed {len(out['retired'])} old KEKs")

@@ -1,0 +1,290 @@
+"""One validated, frozen settings object, read from a TOML file.
+
+Unknown keys and bad values fail with the key's path and what is allowed
+(``cameras[0].masks[1].polygon: ...``). Validation has no side effects: token
+files and the key ring are read when the app starts, not here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .durations import parse_duration
+from .errors import ConfigError
+
+CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
+MASK_MODES = ("fill", "pixelate", "blur")
+#: Zone kinds a mask may name (what the masked region shows).
+MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, Field(description="integer + s, m, h or d, e.g. '7d'")]
+
+
+class ServerSettings(_Strict):
+    listen: str = Field("127.0.0.1:8080", description="host:port to listen on")
+    public_url: str | None = Field(None, description="URL printed on the notice page")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. '127.0.0.1:8080'")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class StorageSettings(_Strict):
+    path: str = Field(description="directory for ciphertext segments and catalog.sqlite3")
+    max_segment_bytes: int = Field(256 * 1024 * 1024, gt=0, le=4 * 1024**3)
+    min_free_bytes: int = Field(
+        512 * 1024 * 1024, ge=0, description="refuse uploads (507) below this much free space"
+    )
+
+
+class KeysSettings(_Strict):
+    path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
+    rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
+
+    _v = field_validator("rotate_every")(lambda cls, v: _duration(v))
+
+
+class LibrarySettings(_Strict):
+    name: str = Field("Our library", min_length=1, max_length=200)
+    contact: str = Field("the library director", min_length=1, max_length=500)
+
+
+class MaskSettings(_Strict):
+    zone: Literal[MASK_ZONES]  # type: ignore[valid-type]
+    polygon: list[tuple[float, float]] = Field(min_length=3, max_length=64)
+    mode: Literal["fill", "pixelate", "blur"] = "fill"
+
+    @field_validator("polygon", mode="before")
+    @classmethod
+    def _ints_are_floats(cls, v):  # TOML writes 0 and 1 as integers
+        if isinstance(v, list):
+            return [
+                tuple(float(c) if isinstance(c, int) and not isinstance(c, bool) else c for c in p)
+                if isinstance(p, (list, tuple))
+                else p
+                for p in v
+            ]
+        return v
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for i, (x, y) in enumerate(v):
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"point {i} ({x}, {y}) is outside 0..1 (coordinates are normalized)")
+        if _self_intersects(v):
+            raise ValueError("polygon edges cross each other; list the points in order around the region")
+        if abs(_area(v)) < 1e-9:
+            raise ValueError("polygon has no area")
+        return v
+
+
+class CameraSettings(_Strict):
+    id: str = Field(description="[a-z0-9-]{1,32}")
+    name: str = Field(min_length=1, max_length=200)
+    policy: str = Field("ala-baseline", min_length=1)
+    zone: str = Field(min_length=1, max_length=64)
+    purpose: str = Field(min_length=1, max_length=500)
+    push_token: SecretStr | None = None
+    push_token_file: str | None = None
+    rtsp_url: str | None = None
+    retention: Duration | None = None
+    retention_reason: str | None = None
+    audio: bool = False
+    masks: list[MaskSettings] = Field(default_factory=list)
+
+    @field_validator("push_token", mode="before")
+    @classmethod
+    def _secret(cls, v):
+        return SecretStr(v) if isinstance(v, str) else v
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not CAMERA_ID.match(v):
+            raise ValueError("must match [a-z0-9-]{1,32} (lowercase letters, digits, '-')")
+        return v
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: str | None) -> str | None:
+        return None if v is None else _duration(v)
+
+    @field_validator("push_token")
+    @classmethod
+    def _token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _one_token(self) -> "CameraSettings":
+        if self.push_token is not None and self.push_token_file is not None:
+            raise ValueError("set push_token or push_token_file, not both")
+        return self
+
+    @property
+    def retention_seconds(self) -> int | None:
+        return None if self.retention is None else parse_duration(self.retention)
+
+
+class Settings(_Strict):
+    """Everything the gateway reads from its config file, frozen."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings
+    keys: KeysSettings = Field(default_factory=KeysSettings)
+    library: LibrarySettings = Field(default_factory=LibrarySettings)
+    policies_dir: str | None = Field(None, description="extra directory of policy files")
+    cameras: list[CameraSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Settings":
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice")
+            seen.add(cam.id)
+        return self
+
+    def camera(self, camera_id: str) -> CameraSettings | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.storage.path)
+
+    @property
+    def keyring_path(self) -> Path:
+        return Path(self.keys.path) if self.keys.path else self.storage_path / "keyring"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.storage_path / "catalog.sqlite3"
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    lines = [f"invalid {source}:"]
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see docs/configuration in the README)"
+        lines.append(f"  {_loc(loc)}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict, base_dir: Path | None = None, source: str = "config") -> Settings:
+    """Validate a TOML-shaped dict; relative paths are taken from ``base_dir``."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+    if base_dir is None:
+        return settings
+    return _resolve_paths(settings, base_dir)
+
+
+def _resolve_paths(s: Settings, base: Path) -> Settings:
+    def abs_(p: str | None) -> str | None:
+        return None if p is None else str((base / p).resolve()) if not Path(p).is_absolute() else p
+
+    return s.model_copy(
+        update={
+            "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
+            "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
+            "policies_dir": abs_(s.policies_dir),
+            "cameras": [
+                c.model_copy(update={"push_token_file": abs_(c.push_token_file)}) for c in s.cameras
+            ],
+        }
+    )
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a config file; ConfigError says exactly what is wrong."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"invalid config {p}: TOML syntax error: {err}") from None
+    return parse_settings(data, p.parent.resolve(), source=f"config {p}")
+
+
+# --- polygon geometry (no side effects; used by validation above) ---
+
+
+def _area(pts: list[tuple[float, float]]) -> float:
+    return sum(
+        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
+        for i in range(len(pts))
+    ) / 2.0
+
+
+def _orient(a, b, c) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _segments_cross(p1, p2, q1, q2) -> bool:
+    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    return (d1 * d2 < 0) and (d3 * d4 < 0)
+
+
+def _self_intersects(pts: list[tuple[float, float]]) -> bool:
+    n = len(pts)
+    edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbours share a vertex
+            if _segments_cross(*edges[i], *edges[j]):
+                return True
+    return False

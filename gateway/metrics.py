@@ -1,0 +1,54 @@
+"""Prometheus collectors with the contract's names (docs/interface.md, "Metrics").
+
+Each app owns its own registry, so tests can build many apps in one process.
+Gauges that summarise the catalog are refreshed by a small loop, not per scrape.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400)
+REDACT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.segments_stored = Gauge("footage_segments_stored", "Segments kept, per camera",
+                                     ["camera"], registry=r)
+        self.bytes_stored = Gauge("footage_bytes_stored", "Ciphertext bytes kept, per camera",
+                                  ["camera"], registry=r)
+        self.past_deadline = Gauge(
+            "footage_segments_past_deadline",
+            "Segments past their deadline, not held and not destroyed (must be 0)",
+            ["camera"], registry=r)
+        self.purge_lag = Histogram("footage_purge_lag_seconds",
+                                   "destroyed_at - deadline of each purged segment",
+                                   buckets=LAG_BUCKETS, registry=r)
+        self.purged = Counter("footage_segments_purged", "Segments destroyed", ["camera"],
+                              registry=r)
+        self.rejected = Counter("footage_ingest_rejected", "Uploads refused, by reason",
+                                ["camera", "reason"], registry=r)
+        self.ingested = Counter("footage_segments_ingested", "Segments accepted", ["camera"],
+                                registry=r)
+        self.ingested_bytes = Counter("footage_ingest_bytes", "Bytes accepted (before sealing)",
+                                      ["camera"], registry=r)
+        self.oldest_age = Gauge("footage_oldest_segment_age_seconds",
+                                "Age of the oldest kept segment's start", ["camera"], registry=r)
+        self.retention = Gauge("footage_retention_seconds", "Configured retention per camera",
+                               ["camera"], registry=r)
+        self.holds = Gauge("footage_holds", "Preservation holds by state", ["state"], registry=r)
+        self.redaction_frames = Counter("footage_redaction_frames", "Frames masked at ingest",
+                                        ["camera"], registry=r)
+        self.redaction_seconds = Histogram("footage_redaction_seconds",
+                                           "Time to mask and re-encode one segment",
+                                           ["camera"], buckets=REDACT_BUCKETS, registry=r)
+        self.audit_verified = Gauge("footage_audit_chain_verified",
+                                    "1 when the audit hash chain verified intact, 0 when broken",
+                                    registry=r)
+        self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
+                                  registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,217 @@
+"""The operations the web views and the CLI share: ingest, read, rotate keys, stats.
+
+Everything CPU-bound (probing, masking, encryption, hashing) runs in a thread
+pool; every SQL call runs on the catalog's single writer thread. The purge
+procedure lives in ``gateway.purger``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import retention
+from .audit import verify as verify_chain
+from .catalog import AsyncCatalog
+from .catalog import audit_log, holds as holds_sql, segments as seg_sql
+from .clock import US, Clock
+from .config import CameraSettings, Settings
+from .crashpoints import crash_point
+from .errors import BadRequest, IntegrityError, NotFound, StorageFull
+from .media.redact import Mask, redact
+from .metrics import Metrics
+from .models import Segment
+from .policy import Policy, retention_seconds
+from .vault import format as fmt
+from .vault.keyring import KeyRing, plan_retire, rewrap, rotation_due
+from .vault.storage import LocalStorage
+
+log = logging.getLogger(__name__)
+
+#: A segment may claim to start at most this far in the future (camera clock skew).
+MAX_FUTURE_SKEW_US = 300 * US
+#: A KEK superseded this long ago may be destroyed once no data key needs it.
+KEK_RETIRE_GRACE_US = 60 * US
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: AsyncCatalog
+    keyring: KeyRing
+    storage: LocalStorage
+    policies: dict[str, Policy]
+    clock: Clock
+    metrics: Metrics
+    pool: ThreadPoolExecutor
+    wake_purger: asyncio.Event | None = None
+
+    async def _cpu(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def retention_s(self, camera: CameraSettings) -> int:
+        return retention_seconds(camera, self.policies[camera.id])
+
+    # ------------------------------------------------------------------ ingest
+
+    async def ingest(self, camera: CameraSettings, data: bytes,
+                     start_hint_us: int | None = None) -> Segment:
+        """Mask, seal and store one uploaded segment; return its committed row.
+
+        Nothing touches the disk until the video has decoded and been masked;
+        what reaches the disk is ciphertext only.
+        """
+        if self.storage.free_bytes() < self.settings.storage.min_free_bytes + len(data):
+            raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
+        masks = [Mask(tuple(m.polygon), m.mode, m.zone) for m in camera.masks]
+        t0 = time.perf_counter()
+        result, info = await self._cpu(_process, data, masks, camera.audio)
+        if masks:
+            self.metrics.redaction_seconds.labels(camera.id).observe(time.perf_counter() - t0)
+            self.metrics.redaction_frames.labels(camera.id).inc(result.frames)
+
+        now = self.clock.now_us()
+        start = start_hint_us if start_hint_us is not None else (
+            info.creation_time_us if info.creation_time_us else now - result.duration_us)
+        end = start + result.duration_us
+        if start > now + MAX_FUTURE_SKEW_US:
+            raise BadRequest("segment starts more than 5 minutes in the future; check the "
+                             "camera's clock or X-Segment-Start", code="bad_start")
+        due = retention.deadline(end, self.retention_s(camera))
+        if due <= now:
+            raise BadRequest("segment is already past its retention deadline; it was not stored",
+                             code="expired")
+
+        uid = secrets.token_hex(16)
+        data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
+        blob, digest = await self._cpu(_seal, result.data, data_key, key_id)
+        kek_id, wrapped = self.keyring.wrap(data_key, key_id=key_id)
+        await self._cpu(self.storage.put, uid, blob)
+        seg = Segment(0, uid, camera.id, self.policies[camera.id].id, start, end, due, len(blob),
+                      digest, result.frames, result.width, result.height, bool(masks), "stored",
+                      None, now)
+        seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped)
+        crash_point("write.committed")
+        self.metrics.ingested.labels(camera.id).inc()
+        self.metrics.ingested_bytes.labels(camera.id).inc(len(data))
+        if self.wake_purger is not None:
+            self.wake_purger.set()
+        return Segment(**{**seg.__dict__, "id": seg_id})
+
+    # ------------------------------------------------------------------ read
+
+    async def read_plaintext(self, uid: str) -> tuple[Segment, bytes]:
+        """Decrypt a kept segment (the masked MP4). Fails closed; marks tampered files corrupt."""
+        seg = await self.catalog.run(seg_sql.get_segment, uid)
+        if seg is None or seg.state == "shredded":
+            raise NotFound(f"no segment {uid!r} (it may have been destroyed)")
+        key = await self.catalog.run(seg_sql.get_data_key, seg.id)
+        if key is None:
+            raise NotFound(f"segment {uid!r} has no data key (destroyed)")
+        data_key = self.keyring.unwrap(key.kek_id, key.wrapped, key_id=key.key_id)
+        try:
+            plain = await self._cpu(_open, self.storage, uid, data_key, key.key_id)
+        except (IntegrityError, FileNotFoundError) as err:
+            await self.catalog.run(seg_sql.mark_corrupt, uid)
+            log.error("segment %s failed to open and is marked corrupt: %s", uid, err)
+            raise IntegrityError(f"segment {uid} failed integrity checks and is marked corrupt")
+        return seg, plain
+
+    # ------------------------------------------------------------------ keys
+
+    async def rotate_keys(self, actor: str = "system", role: str = "system") -> dict:
+        """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs."""
+        now = self.clock.now_us()
+        new_id = self.keyring.rotate(now)
+        old = [k for k in self.keyring.ids() if k != new_id]
+        rewrapped = 0
+        if old:
+            rows = await self.catalog.run(seg_sql.keys_wrapped_by, old)
+            for i in range(0, len(rows), 1000):
+                batch = rows[i:i + 1000]
+                updates = []
+                for r in batch:
+                    k, w = rewrap(self.keyring, r.kek_id, r.wrapped, key_id=r.key_id)
+                    updates.append((r.segment_id, k, w))
+                await self.catalog.run(seg_sql.replace_wrapped, updates)
+                rewrapped += len(updates)
+        retired = await self.retire_keks(grace_us=0)
+        await self.catalog.run(audit_log.append, now, actor, role, "keys.rotate", f"kek:{new_id}",
+                               "key epoch", {"rewrapped": rewrapped, "retired": retired})
+        return {"kek": new_id, "rewrapped": rewrapped, "retired": retired}
+
+    async def retire_keks(self, grace_us: int = KEK_RETIRE_GRACE_US) -> list[str]:
+        in_use = await self.catalog.run(seg_sql.kek_ids_in_use)
+        doomed = plan_retire(self.keyring.entries(), self.keyring.current_id, in_use,
+                             self.clock.now_us(), grace_us)
+        if doomed:
+            self.keyring.retire(doomed)
+            await self.catalog.run(lambda db: db.checkpoint())
+        return doomed
+
+    async def rotate_if_due(self) -> dict | None:
+        epoch_us = self.settings_epoch_us()
+        now = self.clock.now_us()
+        if rotation_due(self.keyring.created_us(self.keyring.current_id), now, epoch_us):
+            return await self.rotate_keys()
+        return None
+
+    def settings_epoch_us(self) -> int:
+        from .durations import parse_duration
+        return parse_duration(self.settings.keys.rotate_every) * US
+
+    # ------------------------------------------------------------------ stats
+
+    async def refresh_stats(self, full_audit: bool = False) -> None:
+        """Recompute the gauges that summarise the catalog."""
+        now = self.clock.now_us()
+        m = self.metrics
+        stats = {s.camera: s for s in await self.catalog.run(seg_sql.camera_stats)}
+        for cam in self.settings.cameras:
+            s = stats.get(cam.id)
+            m.segments_stored.labels(cam.id).set(s.segments if s else 0)
+            m.bytes_stored.labels(cam.id).set(s.bytes if s else 0)
+            m.oldest_age.labels(cam.id).set(
+                (now - s.oldest_start_us) / US if s and s.oldest_start_us else 0)
+            m.retention.labels(cam.id).set(self.retention_s(cam))
+        past = await self.catalog.run(_past_deadline_counts, now)
+        for cam in self.settings.cameras:
+            m.past_deadline.labels(cam.id).set(past.get(cam.id, 0))
+        counts = await self.catalog.run(holds_sql.hold_counts)
+        for state in ("requested", "active", "denied", "lapsed", "released", "expired"):
+            m.holds.labels(state).set(counts.get(state, 0))
+        m.storage_free.set(self.storage.free_bytes())
+        result = await self.catalog.run(lambda db: verify_chain(audit_log.entries(db)))
+        m.audit_verified.set(1 if result.ok else 0)
+
+
+def _past_deadline_counts(db, now_us: int) -> dict[str, int]:
+    """Segments past deadline that no live hold preserves, per camera (must all be 0)."""
+    holds = holds_sql.live_holds(db)
+    out: dict[str, int] = {}
+    cursor = (-1, -1)
+    while page := seg_sql.due_segments(db, now_us, 2000, cursor):
+        cursor = (page[-1].deadline_us, page[-1].id)
+        for seg in retention.plan_purge(page, holds, now_us).destroy:
+            out[seg.camera] = out.get(seg.camera, 0) + 1
+    return out
+
+
+def _process(data: bytes, masks: list[Mask], keep_audio: bool):
+    from .media.probe import probe
+    info = probe(data)
+    return redact(data, masks, keep_audio=keep_audio), info
+
+
+def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
+    blob = fmt.seal(plain, data_key, key_id)
+    return blob, hashlib.sha256(blob).hexdigest()
+
+
+def _open(storage: LocalStorage, uid: str, data_key: bytes, key_id: bytes) -> bytes:
+    return fmt.open_sealed(storage.get(uid), data_key, expected_key_id=key_id)

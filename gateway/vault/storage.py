@@ -1,0 +1,104 @@
+"""Where ciphertext lives. A small interface; ``LocalStorage`` is the directory backend.
+
+Procedures (docs/storage.md): a file becomes visible only complete and durable
+(write a temp file, fsync, rename, fsync the directory); the catalog row is
+committed after that. Files are named by a random segment uid, never by
+wall-clock strings. An S3 backend implements the same five calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Iterator, Protocol
+
+from ..crashpoints import crash_point
+
+UID_RE = re.compile(r"^[0-9a-f]{32}$")
+SUFFIX = ".fgs"
+TMP_PREFIX = ".tmp-"
+
+
+class Storage(Protocol):
+    def put(self, uid: str, blob: bytes) -> None: ...
+    def get(self, uid: str) -> bytes: ...
+    def delete(self, uid: str) -> bool: ...
+    def uids(self) -> Iterator[str]: ...
+    def free_bytes(self) -> int: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Sealed segments under ``ROOT/segments/ab/abcdef....fgs`` (ciphertext only)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root) / "segments"
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def path(self, uid: str) -> Path:
+        if not UID_RE.match(uid):
+            raise ValueError(f"not a segment uid: {uid!r}")
+        return self.root / uid[:2] / (uid + SUFFIX)
+
+    def put(self, uid: str, blob: bytes) -> None:
+        """Durably create the file; a crash leaves either nothing or a temp file."""
+        final = self.path(uid)
+        final.parent.mkdir(exist_ok=True, mode=0o700)
+        tmp = final.parent / f"{TMP_PREFIX}{uid}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(blob)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            crash_point("write.tmp_written")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        crash_point("write.fsynced")
+        os.rename(tmp, final)
+        crash_point("write.renamed")
+        _fsync_dir(final.parent)
+        crash_point("write.dir_fsynced")
+
+    def get(self, uid: str) -> bytes:
+        return self.path(uid).read_bytes()
+
+    def open(self, uid: str):
+        return self.path(uid).open("rb")
+
+    def delete(self, uid: str) -> bool:
+        """Unlink and make the removal durable; False when it was already gone."""
+        p = self.path(uid)
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(p.parent)
+        return True
+
+    def uids(self) -> Iterator[str]:
+        for sub in self.root.iterdir():
+            if sub.is_dir():
+                for f in sub.iterdir():
+                    if f.name.endswith(SUFFIX) and UID_RE.match(f.name[: -len(SUFFIX)]):
+                        yield f.name[: -len(SUFFIX)]
+
+    def temp_files(self) -> list[Path]:
+        return [f for sub in self.root.iterdir() if sub.is_dir()
+                for f in sub.iterdir() if f.name.startswith(TMP_PREFIX)]
+
+    def size(self, uid: str) -> int:
+        return self.path(uid).stat().st_size
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.root).free

@@ -1,0 +1,41 @@
+"""One middleware renders every error: typed GatewayErrors as their status, the rest as 500."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ..errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+
+def _wants_html(request: web.Request) -> bool:
+    return not request.path.startswith("/api/") and "text/html" in request.headers.get("Accept", "")
+
+
+def error_response(status: int, code: str, message: str, request: web.Request) -> web.Response:
+    if _wants_html(request):
+        from html import escape
+        return web.Response(status=status, content_type="text/html",
+                            text=f"<!doctype html><title>{status}</title><h1>{status}</h1>"
+                                 f"<p>{escape(message)}</p>")
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except GatewayError as err:
+        return error_response(err.status, err.code, err.message, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason or exc.text or "", request)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error (logged)", request)
