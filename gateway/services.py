@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: A segment may claim to start at most this far in the future (camera clock skew).
 MAX_FUTURE_SKEW_US = 300 * US
 #: A KEK superseded this long ago may be destroyed once no data key needs it.
-KEK_RETIRE_GRACE_US = 60 * US
+KEK_RETIRE_GRACE_US = 600 * US
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Services:
                     updates.append((r.segment_id, k, w))
                 await self.catalog.run(seg_sql.replace_wrapped, updates)
                 rewrapped += len(updates)
-        retired = await self.retire_keks(grace_us=0)
+        retired = await self.retire_keks()
         await self.catalog.run(audit_log.append, now, actor, role, "keys.rotate", f"kek:{new_id}",
                                "key epoch", {"rewrapped": rewrapped, "retired": retired})
         return {"kek": new_id, "rewrapped": rewrapped, "retired": retired}

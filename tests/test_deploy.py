@@ -252,9 +252,11 @@ def test_unit_keeps_plaintext_and_keys_off_disk_and_private():
     assert one(d, "RestrictAddressFamilies").split() == ["AF_INET", "AF_INET6", "AF_UNIX"]
 
 
-_MDWE_PROBE = textwrap.dedent(
+_SANDBOX_PROBE = textwrap.dedent(
     """
-    import ctypes, mmap, sys
+    import ctypes, mmap, os, sys
+    if os.environ.get("PROBE_PROC_SUBSET") and os.path.exists("/proc/cpuinfo"):
+        sys.exit("/proc is not limited to processes: the probe proves nothing")
     PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
@@ -293,15 +295,32 @@ _MDWE_PROBE = textwrap.dedent(
 )
 
 
-def test_memory_deny_write_execute_is_safe_for_the_media_and_crypto_stack():
-    # systemd cannot start the unit here (no PID 1), so apply the kernel's own
-    # form of MemoryDenyWriteExecute= (PR_SET_MDWE) to a child process and run
-    # the code paths that could need W+X memory: decode/encode, masking, crypto.
-    assert one(unit_directives(), "MemoryDenyWriteExecute") == "yes"
-    result = run(sys.executable, "-c", _MDWE_PROBE)
+def _proc_subset_prefix() -> list[str]:
+    """A command prefix that runs under /proc mounted as ProcSubset=pid does, if we may."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    prefix = [unshare, "--mount", "--pid", "--fork", "sh", "-c",
+              'mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec "$@"', "sh"]
+    return prefix if run(*prefix, "true").returncode == 0 else []
+
+
+def test_sandbox_is_safe_for_the_media_and_crypto_stack():
+    # systemd cannot start the unit here (no PID 1). Rehearse the two settings
+    # most likely to break a media stack on a child process instead: the
+    # kernel's own form of MemoryDenyWriteExecute= (PR_SET_MDWE) and, where we
+    # may mount, /proc as ProcSubset=pid leaves it. Then run what could need
+    # W+X memory or system-wide /proc files: decode/encode, masking, crypto.
+    d = unit_directives()
+    assert one(d, "MemoryDenyWriteExecute") == "yes" and one(d, "ProcSubset") == "pid"
+    prefix = _proc_subset_prefix()
+    env = {"PATH": "/usr/bin:/bin", **({"PROBE_PROC_SUBSET": "1"} if prefix else {})}
+    result = subprocess.run([*prefix, sys.executable, "-c", _SANDBOX_PROBE], env=env,
+                            capture_output=True, text=True, timeout=120)
     if result.returncode == 77:
         pytest.skip("kernel has no PR_SET_MDWE (Linux < 6.3)")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    print("rehearsed: MemoryDenyWriteExecute" + (" + ProcSubset=pid" if prefix else " only"))
 
 
 # --- Prometheus --------------------------------------------------------------------

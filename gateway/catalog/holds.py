@@ -58,3 +58,16 @@ def save_hold(db: Catalog, h: Hold) -> None:
 
 def hold_counts(db: Catalog) -> dict[str, int]:
     return {r[0]: r[1] for r in db.conn.execute("SELECT state, COUNT(*) FROM holds GROUP BY state")}
+
+
+def destroyed_in_window(db: Catalog, cameras: list[str], start_us: int, end_us: int) -> int:
+    """How many segments of these cameras overlapping [start, end) were already destroyed."""
+    if not cameras:
+        return 0
+    marks = ",".join("?" * len(cameras))
+    args = (*cameras, end_us, start_us)
+    return db.conn.execute(
+        f"SELECT (SELECT COUNT(*) FROM purge_receipts WHERE camera IN ({marks}) "
+        "AND start_us < ? AND end_us > ?) + (SELECT COUNT(*) FROM segments WHERE "
+        f"state = 'shredded' AND camera IN ({marks}) AND start_us < ? AND end_us > ?)",
+        args + args).fetchone()[0]

@@ -37,3 +37,20 @@ def identity_for_token(db: Catalog, token: str, now_us: int) -> tuple[str, str] 
         "WHERE t.digest = ? AND t.revoked_us IS NULL AND u.disabled = 0",
         (token_digest(token),)).fetchone()
     return (r[0], r[1]) if r else None
+
+
+def list_users(db: Catalog) -> list[tuple[str, str, bool, int]]:
+    """(name, role, disabled, active tokens) of every user."""
+    rows = db.conn.execute(
+        "SELECT u.name, u.role, u.disabled, "
+        "(SELECT COUNT(*) FROM api_tokens t WHERE t.user_id = u.id AND t.revoked_us IS NULL) "
+        "FROM users u ORDER BY u.name").fetchall()
+    return [(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+
+def revoke_tokens(db: Catalog, user_id: int, now_us: int) -> int:
+    """Revoke every live token of a user; how many were revoked."""
+    with db.tx() as c:
+        cur = c.execute("UPDATE api_tokens SET revoked_us = ? WHERE user_id = ? "
+                        "AND revoked_us IS NULL", (now_us, user_id))
+    return cur.rowcount

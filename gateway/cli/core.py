@@ -35,6 +35,8 @@ def serve_command(config_path: str) -> None:
     try:
         _refuse_policy_violations(settings)
         app = create_app(settings)
+        # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
+        KeyRing.open(settings.keyring_path, create=True)
     except GatewayError as err:
         _fail(f"refusing to start: {err.message}", 2)
     web.run_app(app, host=settings.server.host, port=settings.server.port,

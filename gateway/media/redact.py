@@ -25,9 +25,11 @@ executor. Errors are the ones ``probe`` raises: 415 for non-video, 400
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import av
 import cv2
@@ -37,6 +39,8 @@ from av.video.frame import PictureType
 from gateway.media import probe as probe_mod
 from gateway.media.masking import Mask, MaskPlan, plan_for
 from gateway.media.probe import CORRUPT, corrupt_on_error, open_input, prepare_decoder
+
+T = TypeVar("T")
 
 __all__ = ["Mask", "RedactResult", "redact", "draw_preview", "ENCODER_THREADS"]
 
@@ -128,6 +132,13 @@ class _Encoder:
         self.out.close()
         return self.buf.getvalue()
 
+    def close(self) -> None:
+        """Release the muxer (idempotent; after an error the output is discarded)."""
+        try:
+            self.out.close()
+        except av.FFmpegError:
+            pass  # closing a half-written MP4 after a failure; nothing to keep
+
 
 def _even(n: int) -> int:
     # libx264 in 4:2:0 needs even sizes; a (rare) odd source loses its last row/column.
@@ -141,20 +152,80 @@ def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: i
         vin = container.streams.video[0]
         prepare_decoder(vin)
         ain = container.streams.audio[0] if keep_audio and container.streams.audio else None
-        with corrupt_on_error("the video does not decode"):
-            enc = _Encoder(vin, ain, container.metadata, crf=crf, preset=preset, threads=threads)
-            state = _FrameState()
-            for packet in container.demux(*(s for s in (vin, ain) if s is not None)):
-                if packet.stream.index == vin.index:
-                    for frame in packet.decode():
-                        enc.encode(_mask_frame(frame, masks, enc, state))
-                else:
-                    enc.copy_audio(packet)
-            out = enc.finish()
+        enc = _Encoder(vin, ain, container.metadata, crf=crf, preset=preset, threads=threads)
+        state = _FrameState()
+        try:
+            with corrupt_on_error("the video does not decode"):
+                # Decode and mask on a second thread while this one encodes:
+                # PyAV drops the GIL inside FFmpeg, so the two overlap.
+                for item in in_background(_decode_and_mask(container, vin, ain, masks, enc, state)):
+                    if isinstance(item, av.Packet):
+                        enc.copy_audio(item)
+                    else:
+                        enc.encode(item)
+                out = enc.finish()
+        finally:
+            enc.close()
         if state.frames == 0:
             raise probe_mod.BadRequest("the video stream has no decodable frame", code=CORRUPT)
         duration = probe_mod.span_us(state.pts, state.last_duration, vin)
     return RedactResult(out, state.frames, duration, enc.width, enc.height, True)
+
+
+def _decode_and_mask(container, vin, ain, masks: tuple[Mask, ...], enc: "_Encoder",
+                     state: "_FrameState") -> Iterator[av.VideoFrame | av.Packet]:
+    """Masked frames ready to encode, interleaved with the audio packets to copy."""
+    for packet in container.demux(*(s for s in (vin, ain) if s is not None)):
+        if packet.stream.index == vin.index:
+            for frame in packet.decode():
+                yield _mask_frame(frame, masks, enc, state)
+        else:
+            yield packet
+
+
+_DONE = object()
+
+
+def in_background(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """Run the iterator on a worker thread, ``depth`` items ahead; re-raise its errors here.
+
+    If the consumer stops early (an exception, a close) the worker is told to
+    stop and joined, so no thread outlives the call.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            put((_DONE, exc))
+
+    worker = threading.Thread(target=work, name="redact-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _FrameState:

@@ -210,7 +210,7 @@ def _draw_shelf(img: np.ndarray, rng: random.Random) -> None:
     scale = height / 360
     shelf = _px(SHELF_REGION, width, height)
     (x0, y0), (x1, y1) = shelf[0], shelf[2]
-    cv2.rectangle(img, (x0, y0), (x1, y1), (40, 70, 110), -1)  # wooden case (BGR)
+    cv2.rectangle(img, (x0, y0), (x1, y1), (150, 195, 225), -1)  # light wooden case (BGR)
     titles = list(SHELF_TITLES)
     rng.shuffle(titles)
     rows = 3
@@ -229,7 +229,7 @@ def _draw_shelf(img: np.ndarray, rng: random.Random) -> None:
             title = titles[(r * per_row + b) % len(titles)]
             _put_fitted(img, title, left, top, right, bottom)
         board = int(y0 + (r + 1) * row_h)
-        cv2.rectangle(img, (x0, board - max(2, int(4 * scale))), (x1, board - 1), (20, 40, 70), -1)
+        cv2.rectangle(img, (x0, board - max(2, int(4 * scale))), (x1, board - 1), (110, 150, 185), -1)
 
 
 def _put_fitted(img: np.ndarray, text: str, left: int, top: int, right: int, bottom: int) -> None:

@@ -1,0 +1,78 @@
+"""Read-only queries for the privacy-audit report (gateway.report).
+
+Aggregates and rows with no footage and no personal data: counts, times,
+camera ids, deadlines. Tolerates an older catalog without an ``exports`` table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..models import Segment
+from .core import Catalog
+from .segments import _COLS as _SEG_COLS
+from .segments import _seg
+
+
+def table_exists(db: Catalog, name: str) -> bool:
+    return db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (name,)).fetchone() is not None
+
+
+@dataclass(frozen=True)
+class StoredRetention:
+    """What the catalog holds for one camera now (not shredded)."""
+
+    camera: str
+    segments: int
+    bytes: int
+    oldest_start_us: int | None
+    min_retention_s: int | None  # min over segments of (deadline - end)
+    max_retention_s: int | None
+
+
+def stored_retention(db: Catalog) -> list[StoredRetention]:
+    rows = db.conn.execute(
+        "SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us), "
+        "MIN(deadline_us - end_us), MAX(deadline_us - end_us) FROM segments "
+        "WHERE state != 'shredded' GROUP BY camera ORDER BY camera").fetchall()
+    return [StoredRetention(r[0], r[1], r[2], r[3],
+                            None if r[4] is None else r[4] // 1_000_000,
+                            None if r[5] is None else r[5] // 1_000_000) for r in rows]
+
+
+def past_deadline(db: Catalog, now_us: int) -> list[Segment]:
+    """Every segment still present whose deadline has passed (holds are applied by the caller)."""
+    rows = db.conn.execute(
+        f"SELECT {_SEG_COLS} FROM segments WHERE state != 'shredded' AND deadline_us <= ? "
+        "ORDER BY deadline_us", (now_us,)).fetchall()
+    return [_seg(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """An export record without its free-text fields (reason, who decided)."""
+
+    id: int
+    hold_id: int
+    state: str
+    cameras: tuple[str, ...]
+    start_us: int
+    end_us: int
+    ground: str
+    reference: str
+    recipient: str
+    created_us: int
+
+
+def exports_in_period(db: Catalog, since_us: int, until_us: int) -> list[ExportSummary]:
+    """Exports created in [since, until); empty when the catalog has no exports table."""
+    if not table_exists(db, "exports"):
+        return []
+    rows = db.conn.execute(
+        "SELECT id, hold_id, state, cameras, start_us, end_us, ground, reference, recipient, "
+        "created_us FROM exports WHERE created_us >= ? AND created_us < ? ORDER BY id",
+        (since_us, until_us)).fetchall()
+    return [ExportSummary(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7],
+                          r[8], r[9]) for r in rows]
