@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import CameraSettings, Settings
-from .durations import format_duration
 from .errors import ConfigError
 from .policy import Policy, load_policy, unsourced_rules
 
@@ -78,8 +77,8 @@ def warnings(settings: Settings, policies_dir: str | None = None) -> list[Violat
 def _policy_error(cam: CameraSettings, err: ConfigError) -> Violation:
     if err.code == "unknown_policy":
         return Violation(cam.id, "unknown-policy",
-                         f"policy {cam.policy!r} does not exist; name a file in policies/ "
-                         "(e.g. 'ala-baseline') or set policies_dir", err.message)
+                         f"{err.message}; set policy to a file in policies/ (e.g. 'ala-baseline') "
+                         "or put it in policies_dir", "docs/policies.md (policy files)")
     first = err.message.replace("\n", " ")
     return Violation(cam.id, "invalid-policy",
                      f"policy {cam.policy!r} is not a valid policy file; fix it: {first}",
@@ -152,7 +151,7 @@ def _retention(cam: CameraSettings, pol: Policy) -> list[Violation]:
                    r.maximum_source)]
     if own > r.justify_above_s and not (cam.retention_reason or "").strip():
         return [_v(cam, "retention-reason-missing",
-                   f"retention {cam.retention} is longer than {format_duration(r.justify_above_s)}; "
+                   f"retention {cam.retention} is longer than {r.justify_above or r.minimum}; "
                    "add retention_reason saying why this camera needs it",
                    r.justify_above_source or r.minimum_source)]
     return []

@@ -43,6 +43,7 @@ class Bar:
     count: int
     x: int
     y: int
+    width: int
     height: int
 
 
@@ -62,7 +63,7 @@ def svg_bars(hist: list[tuple[str, int]], width: int = 640, height: int = 180) -
     bars = []
     for i, (label, count) in enumerate(hist):
         h = round(count / top * (height - 30))
-        bars.append(Bar(label, count, i * slot + 8, height - 20 - h, h))
+        bars.append(Bar(label, count, i * slot + 8, height - 20 - h, slot - 16, h))
     return bars
 
 

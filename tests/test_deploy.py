@@ -28,7 +28,9 @@ DASHBOARD = DEPLOY / "grafana" / "footage-gateway.json"
 COMPOSE = DEPLOY / "compose.yaml"
 CONFIG_EXAMPLE = DEPLOY / "config.example.toml"
 OPERATIONS = ROOT / "docs" / "operations.md"
-CONTRACT_SOURCES = (Path("/work/shared/contract.md"), ROOT / "docs" / "interface.md")
+#: Where the metric names are written down: the project's living copy of the
+#: interface first, then the shared contract it started from.
+CONTRACT_SOURCES = (ROOT / "docs" / "interface.md", Path("/work/shared/contract.md"))
 
 #: Used when no contract document is present; kept equal to it when one is.
 FALLBACK_METRICS = {

@@ -44,7 +44,9 @@ async def test_ingest_stores_only_ciphertext_and_reads_back_identical(gateway_cl
 
     data_dir = tmp_path / "data"
     files = stored_files(data_dir)
-    assert len(files) == 1 and files[0].stat().st_mode & 0o077 == 0
+    assert len(files) == 1
+    loose = [p for p in data_dir.rglob("*") if p.stat().st_mode & 0o077]
+    assert loose == [], "files and directories under storage must be private (0600/0700)"
     on_disk = all_bytes_under(data_dir)  # segment files, catalog, WAL, key ring: everything
     assert b"ftyp" not in on_disk and b"mdat" not in on_disk and b"avc1" not in on_disk
     for off in range(0, len(segment) - 64, 997):  # no 64-byte window of the input anywhere

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ class Catalog:
     def open(cls, path: Path | str) -> "Catalog":
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not p.exists():
+            # SQLite gives the -wal and -shm files the main file's mode: 0600 for all three.
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o600))
         return cls(p)
 
     def _migrate(self) -> None:

@@ -39,8 +39,7 @@ def serve_command(config_path: str) -> None:
         KeyRing.open(settings.keyring_path, create=True)
     except GatewayError as err:
         _fail(f"refusing to start: {err.message}", 2)
-    web.run_app(app, host=settings.server.host, port=settings.server.port,
-                print=lambda m: click.echo(m.replace("http://", "footage-gateway on http://")))
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo)
 
 
 def _refuse_policy_violations(settings) -> None:

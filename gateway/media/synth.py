@@ -42,6 +42,7 @@ SHELF_TITLES: tuple[str, ...] = (
 )
 SCREEN_LINES: tuple[str, ...] = ("SEARCH:", "HIV TESTING", "NEAR ME")
 
+_BOOKS = 6  # 3 shelves x 2 face-out books
 AUDIO_RATE = 48_000
 _DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -49,6 +50,13 @@ _DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 def changed_size(width: int, height: int) -> tuple[int, int]:
     """The frame size a segment switches to at ``size_change_at`` (3/4, even)."""
     return _even(width * 3 // 4), _even(height * 3 // 4)
+
+
+def shelf_titles(seed: int = 0) -> tuple[str, ...]:
+    """The six titles on the shelf of segments made with ``seed``, row by row."""
+    titles = list(SHELF_TITLES)
+    random.Random(seed).shuffle(titles)
+    return tuple(titles[:_BOOKS])
 
 
 def make_segment(
@@ -198,21 +206,20 @@ def _scene_i420(width: int, height: int, seed: int) -> np.ndarray:
     img = np.empty((height, width, 3), np.uint8)
     # A wall with a gentle vertical gradient, so the background is not flat.
     img[:] = np.linspace(150, 190, height, dtype=np.uint8)[:, None, None]
-    _draw_shelf(img, random.Random(seed))
+    _draw_shelf(img, seed)
     _draw_screen(img)
     planes = cv2.cvtColor(img, cv2.COLOR_BGR2YUV_I420)
     planes.flags.writeable = False
     return planes
 
 
-def _draw_shelf(img: np.ndarray, rng: random.Random) -> None:
+def _draw_shelf(img: np.ndarray, seed: int) -> None:
     height, width = img.shape[:2]
     scale = height / 360
     shelf = _px(SHELF_REGION, width, height)
     (x0, y0), (x1, y1) = shelf[0], shelf[2]
     cv2.rectangle(img, (x0, y0), (x1, y1), (150, 195, 225), -1)  # light wooden case (BGR)
-    titles = list(SHELF_TITLES)
-    rng.shuffle(titles)
+    titles = shelf_titles(seed)
     rows = 3
     row_h = (y1 - y0) / rows
     pad = int(6 * scale)
@@ -220,13 +227,13 @@ def _draw_shelf(img: np.ndarray, rng: random.Random) -> None:
         top = int(y0 + r * row_h) + pad
         bottom = int(y0 + (r + 1) * row_h) - pad
         # Two face-out books per shelf: white covers, big black titles.
-        per_row = 2
+        per_row = _BOOKS // rows
         book_w = (x1 - x0 - pad * (per_row + 1)) / per_row
         for b in range(per_row):
             left = int(x0 + pad + b * (book_w + pad))
             right = int(left + book_w)
             cv2.rectangle(img, (left, top), (right, bottom), (255, 255, 255), -1)
-            title = titles[(r * per_row + b) % len(titles)]
+            title = titles[r * per_row + b]
             _put_fitted(img, title, left, top, right, bottom)
         board = int(y0 + (r + 1) * row_h)
         cv2.rectangle(img, (x0, board - max(2, int(4 * scale))), (x1, board - 1), (110, 150, 185), -1)

@@ -1,0 +1,198 @@
+"""HTTP API for preservation holds, exports and the audit log (docs/interface.md).
+
+Thin: parse, check the role, call ``gateway.holds_service``, render JSON.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from .. import holds_service as hs
+from ..audit import verify as verify_chain
+from ..catalog import audit_log
+from ..clock import iso, parse_iso
+from ..errors import BadRequest
+from ..holds import Actor
+from .auth import require
+from .keys import SERVICES
+
+MAX_JSON_BYTES = 64 * 1024
+AUDIT_READERS = ("auditor", "director")
+AUDIT_PAGE = 1000
+
+
+async def read_json(request: web.Request) -> dict:
+    """The request's JSON object body, or BadRequest (empty body: {})."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise BadRequest("JSON body too large", code="bad_json")
+    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise BadRequest("JSON body too large", code="bad_json")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as err:
+        raise BadRequest(f"body is not valid JSON: {err}", code="bad_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object", code="bad_json")
+    return body
+
+
+def _str(body: dict, key: str, required: bool = True) -> str:
+    v = body.get(key, "")
+    if not isinstance(v, str):
+        raise BadRequest(f"{key} must be a string", code="bad_field")
+    if required and not v.strip():
+        raise BadRequest(f"{key} is required", code=f"{key}_required")
+    return v
+
+
+def _time(body: dict, key: str, required: bool = True) -> int | None:
+    v = body.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str):
+        raise BadRequest(f"{key} must be an RFC 3339 time, e.g. 2024-05-01T13:00:00Z",
+                         code="bad_time")
+    try:
+        return parse_iso(v)
+    except ValueError as err:
+        raise BadRequest(f"{key}: {err}", code="bad_time") from None
+
+
+def _cameras(body: dict, required: bool = True) -> list[str] | None:
+    v = body.get("cameras")
+    if v is None and not required:
+        return None
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise BadRequest("cameras must be a list of camera ids", code="bad_cameras")
+    return v
+
+
+def _hold_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise BadRequest("hold id must be an integer", code="bad_id") from None
+
+
+def _actor(request: web.Request, *roles: str) -> Actor:
+    ident = require(request, *roles)
+    return Actor(ident.name, ident.role)
+
+
+async def create_hold(request: web.Request) -> web.Response:
+    actor = _actor(request, *hs.REQUESTER_ROLES)
+    body = await read_json(request)
+    out = await hs.request_hold(request.app[SERVICES], actor, _cameras(body),
+                                _time(body, "start"), _time(body, "end"),
+                                _str(body, "incident"), _str(body, "reason"))
+    doc = hs.hold_json(out.hold) | {"segments_kept": out.kept,
+                                    "segments_already_destroyed": out.destroyed}
+    if out.destroyed:
+        doc["warning"] = (f"{out.destroyed} segment(s) in this window were already destroyed; "
+                          "the hold preserves only what is left")
+    return web.json_response(doc, status=201)
+
+
+async def list_holds(request: web.Request) -> web.Response:
+    actor = _actor(request, "director", "staff", "auditor")
+    holds = await hs.list_holds(request.app[SERVICES], actor)
+    return web.json_response({"holds": [hs.hold_json(h) for h in holds]})
+
+
+async def get_hold(request: web.Request) -> web.Response:
+    actor = _actor(request, "director", "staff", "auditor")
+    h = await hs.get_hold(request.app[SERVICES], actor, _hold_id(request))
+    exports = await request.app[SERVICES].catalog.run(hs.exp_sql.exports_of_hold, h.id)
+    return web.json_response(hs.hold_json(h) | {"exports": [hs.export_json(e) for e in exports]})
+
+
+def _action_view(action: str):
+    async def view(request: web.Request) -> web.Response:
+        actor = _actor(request, "director", "staff", "auditor", "admin")  # transition decides
+        body = await read_json(request)
+        h = await hs.act(request.app[SERVICES], _hold_id(request), action, actor,
+                         note=_str(body, "note", required=False),
+                         reference=_str(body, "reference", required=action == "court_order"))
+        return web.json_response(hs.hold_json(h))
+    view.__name__ = f"hold_{action}"
+    return view
+
+
+async def hold_segments(request: web.Request) -> web.Response:
+    actor = _actor(request, "director", "staff")
+    segs = await hs.hold_segments(request.app[SERVICES], actor, _hold_id(request))
+    return web.json_response({"segments": [
+        {"id": s.uid, "camera": s.camera, "start": iso(s.start_us), "end": iso(s.end_us),
+         "video": f"/api/v1/segments/{s.uid}/video"} for s in segs]})
+
+
+async def create_export(request: web.Request) -> web.Response:
+    actor = _actor(request, "director")
+    body = await read_json(request)
+    e = await hs.create_export(
+        request.app[SERVICES], _hold_id(request), actor,
+        ground=_str(body, "ground"), reference=_str(body, "reference", required=False),
+        recipient=_str(body, "recipient"), reason=_str(body, "reason"),
+        cameras=_cameras(body, required=False), start_us=_time(body, "start", required=False),
+        end_us=_time(body, "end", required=False))
+    return web.json_response(hs.export_json(e), status=201)
+
+
+async def download_export(request: web.Request) -> web.StreamResponse:
+    actor = _actor(request, "director")
+    try:
+        export_id = int(request.match_info["id"])
+    except ValueError:
+        raise BadRequest("export id must be an integer", code="bad_id") from None
+    path = await hs.export_package(request.app[SERVICES], export_id, actor)
+    return web.FileResponse(path, headers={
+        "Content-Type": "application/zip", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="footage-export-{export_id}.zip"'})
+
+
+async def audit_entries(request: web.Request) -> web.Response:
+    _actor(request, *AUDIT_READERS)
+    try:
+        since = int(request.query.get("since", "0"))
+    except ValueError:
+        raise BadRequest("since must be an integer (a seq)", code="bad_query") from None
+
+    def page(db):
+        out = []
+        for e in audit_log.entries(db, since):
+            out.append(e)
+            if len(out) >= AUDIT_PAGE:
+                break
+        return out
+    entries = await request.app[SERVICES].catalog.run(page)
+    return web.json_response({"entries": [
+        {"seq": e.seq, "at": iso(e.at_us), "actor": e.actor, "role": e.role, "action": e.action,
+         "object": e.object, "reason": e.reason, "detail": json.loads(e.detail),
+         "prev_hash": e.prev_hash, "hash": e.hash} for e in entries]})
+
+
+async def audit_verify(request: web.Request) -> web.Response:
+    _actor(request, *AUDIT_READERS)
+    r = await request.app[SERVICES].catalog.run(lambda db: verify_chain(audit_log.entries(db)))
+    return web.json_response({"ok": r.ok, "entries": r.entries, "head": r.head,
+                              "first_bad_seq": r.first_bad_seq, "problem": r.problem})
+
+
+def setup_holds_api(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/v1/holds", create_hold)
+    r.add_get("/api/v1/holds", list_holds)
+    r.add_get(r"/api/v1/holds/{id:\d+}", get_hold)
+    for path, action in (("approve", "approve"), ("deny", "deny"), ("release", "release"),
+                         ("renew", "renew"), ("court-order", "court_order")):
+        r.add_post(rf"/api/v1/holds/{{id:\d+}}/{path}", _action_view(action))
+    r.add_get(r"/api/v1/holds/{id:\d+}/segments", hold_segments)
+    r.add_post(r"/api/v1/holds/{id:\d+}/exports", create_export)
+    r.add_get(r"/api/v1/exports/{id:\d+}.zip", download_export)
+    r.add_get("/api/v1/audit", audit_entries)
+    r.add_get("/api/v1/audit/verify", audit_verify)
