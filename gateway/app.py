@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PURGE_WAKE: web.AppKey[asyncio.Event] = web.AppKey("purge_wake")
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
+AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -79,7 +80,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(settings, db, keyring, storage, app[POLICIES], app[CLOCK],
                              app[METRICS], pool, app[PURGE_WAKE])
     try:
-        await app[SERVICES].refresh_stats()
+        await app[SERVICES].refresh_stats(full_audit=True)
         yield
     finally:
         pool.shutdown(wait=True)
@@ -110,7 +111,13 @@ async def _periodic(interval_s: float, fn) -> None:
 
 
 def _stats_ctx(app: web.Application):
-    return _loop_ctx(lambda a: _periodic(STATS_INTERVAL_S, a[SERVICES].refresh_stats), app)
+    ticks = 0
+
+    async def refresh() -> None:
+        nonlocal ticks
+        ticks += 1  # the whole audit chain once an hour, new entries every pass
+        await app[SERVICES].refresh_stats(full_audit=ticks % AUDIT_FULL_EVERY == 0)
+    return _loop_ctx(lambda a: _periodic(STATS_INTERVAL_S, refresh), app)
 
 
 def _keys_ctx(app: web.Application):

@@ -55,9 +55,13 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify(entries: Iterable[Entry]) -> VerifyResult:
-    """Walk the chain in seq order; report the first entry that does not fit."""
-    prev, expected_seq, n = GENESIS, 1, 0
+def verify(entries: Iterable[Entry], *, after: tuple[int, str] = (0, GENESIS)) -> VerifyResult:
+    """Walk the chain in seq order; report the first entry that does not fit.
+
+    ``after=(seq, hash)`` resumes from an entry already verified, so a running
+    gateway checks only what was appended since.
+    """
+    prev, expected_seq, n = after[1], after[0] + 1, 0
     for e in entries:
         if e.seq != expected_seq:
             return VerifyResult(False, n, prev, e.seq,

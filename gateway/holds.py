@@ -176,10 +176,6 @@ def due_action(hold: Hold, now_us: int) -> str | None:
 
 # --------------------------------------------------------------- exports and views
 
-#: Disclosure grounds a policy may allow (which ones it does is the policy's call).
-GROUNDS = ("court_order", "subpoena", "statute", "voluntary")
-
-
 @dataclass(frozen=True)
 class ExportRequest:
     """What a director asks to disclose: a part (by default all) of one hold."""
@@ -189,19 +185,23 @@ class ExportRequest:
     end_us: int
     ground: str
     reference: str
-    recipient: str
+    recipient: str        # the kind the policy knows: law_enforcement, civil_litigant, ...
     reason: str
+    recipient_name: str = ""   # who exactly (agency, officer, court)
+    counsel: str = ""          # the legal counsel consulted, when the policy requires it
 
 
 def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allowed,
-                 approvers: Sequence[str] = DEFAULT_APPROVERS) -> ExportRequest:
+                 approvers: Sequence[str] = DEFAULT_APPROVERS,
+                 counsel_required: bool = False) -> ExportRequest:
     """The export to build, or Forbidden/Conflict/BadRequest saying why it may not be built.
 
     ``allowed(camera, recipient, ground) -> bool`` is the camera's policy. An
     export takes only footage under an active hold, only within the hold's
     cameras and window, on a ground every camera's policy allows for the
-    recipient, with the document's reference. A court-order export with no
-    reference uses the order recorded on the hold.
+    recipient, with the document's reference (and the counsel consulted when
+    the policy requires it). A court-order export with no reference uses the
+    order recorded on the hold.
     """
     if actor.role not in approvers:
         raise Forbidden(f"role {actor.role!r} may not export footage (needs: "
@@ -218,6 +218,9 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
     for name, value in (("recipient", req.recipient), ("reason", req.reason)):
         if not value.strip():
             raise BadRequest(f"the export's {name} is required", code=f"{name}_required")
+    if counsel_required and not req.counsel.strip():
+        raise BadRequest("the policy requires legal counsel to be consulted before a "
+                         "disclosure: give counsel (who was consulted)", code="counsel_required")
     outside = [c for c in req.cameras if c not in hold.cameras]
     if outside or not req.cameras:
         raise Forbidden(f"camera(s) {', '.join(outside) or '(none)'} are not under hold "
@@ -232,28 +235,36 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
                         f"disclosure to {req.recipient.strip()!r} on ground {req.ground!r}",
                         code="ground_not_allowed")
     return replace(req, reference=reference, recipient=req.recipient.strip(),
-                   reason=req.reason.strip())
+                   reason=req.reason.strip(), recipient_name=req.recipient_name.strip(),
+                   counsel=req.counsel.strip())
 
 
-#: Roles that may see footage at all. Auditors and admins never do.
+#: Roles that may ever see footage (a policy's access.view_roles narrows it). Never auditors.
 VIEWERS = ("director", "staff")
 
 
 def check_view(actor: Actor, camera: str, start_us: int, end_us: int, reason: str,
-               live_holds: Sequence[Hold]) -> None:
+               live_holds: Sequence[Hold], view_roles: Sequence[str] = ("director",)) -> None:
     """Forbidden/BadRequest unless ``actor`` may view this segment now, for ``reason``.
 
-    The director may view any kept segment; staff only segments covered by a
-    live hold they requested themselves (to confirm the incident they
-    flagged). Every view needs a stated reason.
+    The role must be one the camera's policy lets view (``access.view_roles``;
+    auditors and admins never). Staff, where the policy lets them, see only
+    segments covered by a live hold they requested themselves (to confirm the
+    incident they flagged). Every view needs a stated reason.
     """
-    if actor.role not in VIEWERS:
-        raise Forbidden(f"role {actor.role!r} may not view footage")
-    if not reason.strip():
-        raise BadRequest("a view needs a reason: add ?reason=... (it is written to the audit "
-                         "log)", code="reason_required")
+    if actor.role not in VIEWERS or actor.role not in view_roles:
+        raise Forbidden(f"role {actor.role!r} may not view this camera's footage (its policy "
+                        f"allows: {', '.join(view_roles)})")
+    require_reason(reason)
     if actor.role == "staff" and not any(
             h.requested_by == actor.name and h.state in ("requested", "active")
             and h.covers(camera, start_us, end_us) for h in live_holds):
         raise Forbidden("staff may view only footage under a hold they requested",
                         code="not_your_hold")
+
+
+def require_reason(reason: str) -> None:
+    """BadRequest unless a view states its reason (blank does not count)."""
+    if not reason.strip():
+        raise BadRequest("a view needs a reason: add ?reason=... (it is written to the audit "
+                         "log)", code="reason_required")

@@ -21,7 +21,7 @@ from .catalog import audit_log, exports as exp_sql, holds as holds_sql, segments
 from .clock import US, iso
 from .errors import BadRequest, Conflict, Forbidden, IntegrityError, NotFound
 from .holds import (DEFAULT_APPROVERS, SYSTEM, VIEWERS, Actor, ExportRequest, check_export,
-                    check_view, due_action, new_hold, transition)
+                    check_view, due_action, require_reason, new_hold, transition)
 from .models import Hold, Segment
 from .services import Services
 
@@ -44,11 +44,19 @@ def _policies(svc: Services, cameras: Sequence[str]):
     return [svc.policies[c] for c in cameras]
 
 
-def _approvers(svc: Services, cameras: Sequence[str]) -> tuple[str, ...]:
-    """Roles every covered camera's policy lets decide (policy.approvers; default director)."""
-    sets = [set(getattr(p, "approvers", None) or DEFAULT_APPROVERS)
-            for p in _policies(svc, cameras)]
+def _roles(svc: Services, cameras: Sequence[str], kind: str) -> tuple[str, ...]:
+    """Roles every covered camera's policy allows for ``kind``: approvers.holds,
+    approvers.disclosures or access.view_roles (default: the director)."""
+    sets = []
+    for p in _policies(svc, cameras):
+        section, attr = ("access", "view_roles") if kind == "view" else ("approvers", kind)
+        sets.append(set(getattr(getattr(p, section, None), attr, None) or DEFAULT_APPROVERS))
     return tuple(sorted(set.intersection(*sets))) if sets else DEFAULT_APPROVERS
+
+
+def _counsel_required(svc: Services, cameras: Sequence[str]) -> bool:
+    return any(getattr(getattr(p, "approvers", None), "counsel_before_disclosure", False)
+               for p in _policies(svc, cameras))
 
 
 def _review_s(svc: Services, cameras: Sequence[str]) -> int:
@@ -124,7 +132,7 @@ async def act(svc: Services, hold_id: int, action: str, actor: Actor, *, note: s
                 raise NotFound(f"no hold {hold_id}")
             new = transition(h, action, actor, now, note=note, reference=reference,
                              review_s=_review_s(svc, h.cameras),
-                             approvers=_approvers(svc, h.cameras))
+                             approvers=_roles(svc, h.cameras, "holds"))
             holds_sql.save_hold(db, new)
             audit_log.append(db, now, actor.name, actor.role, f"hold.{action}", f"hold:{h.id}",
                              reference.strip() or note.strip(),
@@ -159,7 +167,7 @@ async def list_holds(svc: Services, actor: Actor) -> list[Hold]:
 async def hold_segments(svc: Services, actor: Actor, hold_id: int) -> list[Segment]:
     """The kept segments a hold covers (metadata only), to those who may view them."""
     h = await get_hold(svc, actor, hold_id)
-    if actor.role not in VIEWERS:
+    if actor.role not in VIEWERS or actor.role not in _roles(svc, h.cameras, "view"):
         raise Forbidden(f"role {actor.role!r} may not list footage")
     return await svc.catalog.run(seg_sql.segments_in_window, list(h.cameras), h.start_us,
                                  h.end_us)
@@ -188,13 +196,13 @@ async def view_segment(svc: Services, actor: Actor, uid: str, reason: str) -> tu
     """The masked MP4 of one kept segment, after checking role and reason and auditing the view."""
     if actor.role not in VIEWERS:
         raise Forbidden(f"role {actor.role!r} may not view footage")
-    if not reason.strip():  # refused before anything is looked up
-        check_view(actor, "", 0, 0, reason, ())
+    require_reason(reason)  # before anything is looked up
     seg = await svc.catalog.run(seg_sql.get_segment, uid)
     if seg is None or seg.state == "shredded":
         raise NotFound(f"no segment {uid!r} (it may have been destroyed)")
     holds = await svc.catalog.run(holds_sql.live_holds)
-    check_view(actor, seg.camera, seg.start_us, seg.end_us, reason, holds)
+    check_view(actor, seg.camera, seg.start_us, seg.end_us, reason, holds,
+               _roles(svc, [seg.camera], "view"))
     # Audit first: if the entry cannot be written, no footage leaves.
     await svc.catalog.run(audit_log.append, svc.clock.now_us(), actor.name, actor.role,
                           "segment.view", f"segment:{uid}", reason.strip(),
@@ -211,7 +219,8 @@ def export_path(svc: Services, export_id: int) -> Path:
 def export_json(e: exp_sql.ExportRow) -> dict:
     return {"id": e.id, "hold": e.hold_id, "state": e.state, "cameras": list(e.cameras),
             "start": iso(e.start_us), "end": iso(e.end_us), "ground": e.ground,
-            "reference": e.reference, "recipient": e.recipient, "reason": e.reason,
+            "reference": e.reference, "recipient": e.recipient,
+            "recipient_name": e.recipient_name, "counsel": e.counsel, "reason": e.reason,
             "decided_by": e.decided_by, "created_at": iso(e.created_us),
             "expires_at": iso(e.expires_us), "clips": e.clips, "bytes": e.bytes,
             "manifest_sha256": e.manifest_sha256,
@@ -219,7 +228,8 @@ def export_json(e: exp_sql.ExportRow) -> dict:
 
 
 async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: str,
-                        reference: str, recipient: str, reason: str,
+                        reference: str, recipient: str, reason: str, recipient_name: str = "",
+                        counsel: str = "",
                         cameras: Sequence[str] | None = None, start_us: int | None = None,
                         end_us: int | None = None,
                         progress: Callable[[int, int], None] | None = None) -> exp_sql.ExportRow:
@@ -233,12 +243,13 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
     req = ExportRequest(tuple(cameras) if cameras else hold.cameras,
                         hold.start_us if start_us is None else start_us,
                         hold.end_us if end_us is None else end_us,
-                        ground, reference, recipient, reason)
+                        ground, reference, recipient, reason, recipient_name, counsel)
     allowed = lambda cam, rcpt, grd: disclosure_allowed(svc, cam, rcpt, grd)  # noqa: E731
-    req = check_export(hold, req, actor, now, allowed, _approvers(svc, hold.cameras))
+    req = check_export(hold, req, actor, now, allowed, _roles(svc, hold.cameras, "disclosures"),
+                       _counsel_required(svc, req.cameras))
     row = exp_sql.ExportRow(0, hold.id, "building", req.cameras, req.start_us, req.end_us,
                             req.ground, req.reference, req.recipient, req.reason, actor.name,
-                            now, now + EXPORT_TTL_S * US)
+                            now, now + EXPORT_TTL_S * US, req.recipient_name, req.counsel)
 
     def start_tx(db: Catalog) -> tuple[int, list[Segment]]:
         with db.tx():
@@ -250,7 +261,9 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
                              req.reason, {"hold": hold.id, "cameras": list(req.cameras),
                                           "start_us": req.start_us, "end_us": req.end_us,
                                           "ground": req.ground, "reference": req.reference,
-                                          "recipient": req.recipient})
+                                          "recipient": req.recipient,
+                                          "recipient_name": req.recipient_name,
+                                          "counsel": req.counsel})
             return eid, seg_sql.segments_in_window(db, list(req.cameras), req.start_us,
                                                    req.end_us)
     export_id, segments = await svc.catalog.run(start_tx)
@@ -303,6 +316,7 @@ async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, 
             "export": {"id": export_id, "hold": hold.id, "cameras": list(req.cameras),
                        "start": iso(req.start_us), "end": iso(req.end_us), "ground": req.ground,
                        "reference": req.reference, "recipient": req.recipient,
+                       "recipient_name": req.recipient_name, "counsel": req.counsel,
                        "reason": req.reason, "decided_by": actor.name,
                        "created_at": iso(svc.clock.now_us()),
                        "library": svc.settings.library.name},
@@ -334,7 +348,7 @@ async def export_package(svc: Services, export_id: int, actor: Actor) -> Path:
     if e is None:
         raise NotFound(f"no export {export_id}")
     hold = await svc.catalog.run(holds_sql.get_hold, e.hold_id)
-    if actor.role not in _approvers(svc, hold.cameras):
+    if actor.role not in _roles(svc, hold.cameras, "disclosures"):
         raise Forbidden(f"role {actor.role!r} may not download exports")
     path = export_path(svc, export_id)
     if e.state != "ready" or e.expires_us <= svc.clock.now_us() or not path.exists():

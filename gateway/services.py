@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import retention
-from .audit import verify as verify_chain
+from .audit import GENESIS, verify as verify_chain
 from .catalog import AsyncCatalog
 from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US, Clock
@@ -50,6 +50,7 @@ class Services:
     metrics: Metrics
     pool: ThreadPoolExecutor
     wake_purger: asyncio.Event | None = None
+    _audit_ok_upto: tuple[int, str] | None = None
 
     async def _cpu(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -186,8 +187,20 @@ class Services:
         for state in ("requested", "active", "denied", "lapsed", "released", "expired"):
             m.holds.labels(state).set(counts.get(state, 0))
         m.storage_free.set(self.storage.free_bytes())
-        result = await self.catalog.run(lambda db: verify_chain(audit_log.entries(db)))
-        m.audit_verified.set(1 if result.ok else 0)
+        await self.verify_audit(full=full_audit)
+
+    async def verify_audit(self, full: bool = False) -> bool:
+        """Check the audit chain (only new entries unless ``full``) and export the result."""
+        after = (0, GENESIS) if full or self._audit_ok_upto is None else self._audit_ok_upto
+        result = await self.catalog.run(
+            lambda db: verify_chain(audit_log.entries(db, after[0]), after=after))
+        if result.ok:
+            self._audit_ok_upto = (after[0] + result.entries, result.head)
+        else:
+            self._audit_ok_upto = None
+            log.error("audit chain broken at entry %s: %s", result.first_bad_seq, result.problem)
+        self.metrics.audit_verified.set(1 if result.ok else 0)
+        return result.ok
 
 
 def _past_deadline_counts(db, now_us: int) -> dict[str, int]:

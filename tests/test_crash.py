@@ -221,9 +221,12 @@ def _frames(mp4: bytes) -> int:
         return sum(1 for _ in c.decode(video=0))
 
 
-def _assert_readable(settings: Settings, uid: str) -> None:
+def _assert_readable(settings: Settings, uid: str, markers: list[bytes] = ()) -> None:
+    """The segment decrypts to the whole clip (and holds the bytes the plaintext scan seeks)."""
     plain = _read_plaintext(settings, uid)
     assert _frames(plain) == round(SEGMENT_S * 10)
+    for m in markers:  # so the scan for plaintext on disk could have found this clip
+        assert m in plain
 
 
 def _markers(upload: bytes) -> list[bytes]:
@@ -270,9 +273,9 @@ def _restart_and_check(gw: Gateway, point: str) -> None:
 
 @pytest.mark.parametrize("point", WRITE_POINTS)
 def test_crash_during_write_loses_nothing_acknowledged(gateway: Gateway, point: str) -> None:
-    uid_a, markers = _ingest_acknowledged(gateway)
+    uid_a, markers_a = _ingest_acknowledged(gateway)
     data_b = _segment(seed=2)
-    markers += _markers(data_b)
+    markers = markers_a + _markers(data_b)
 
     gateway.start(crash_at=point)
     with pytest.raises((ConnectionError, http.client.HTTPException)):
@@ -283,12 +286,12 @@ def test_crash_during_write_loses_nothing_acknowledged(gateway: Gateway, point: 
     _restart_and_check(gateway, point)
     settings = gateway.settings
     rows, keys = _catalog_state(settings)
-    _assert_readable(settings, uid_a)
+    _assert_readable(settings, uid_a, markers_a)
     others = set(rows) - {uid_a}
     if point == "write.committed":
         # The row and its key were committed before the kill: B is kept, whole.
         assert len(others) == 1, rows
-        _assert_readable(settings, others.pop())
+        _assert_readable(settings, others.pop(), _markers(data_b))
     else:
         assert others == set(), f"an unacknowledged write left a row: {rows}"
     assert set(LocalStorage(settings.storage_path).uids()) == set(rows)
@@ -299,9 +302,9 @@ def test_crash_during_write_loses_nothing_acknowledged(gateway: Gateway, point: 
 
 @pytest.mark.parametrize("point", PURGE_POINTS)
 def test_crash_during_purge_finishes_the_purge(gateway: Gateway, point: str) -> None:
-    uid_a, markers = _ingest_acknowledged(gateway)
+    uid_a, markers_a = _ingest_acknowledged(gateway)
     data_c = _segment(seed=3)
-    markers += _markers(data_c)
+    markers = markers_a + _markers(data_c)
 
     gateway.start(crash_at=point)
     # Recorded so that its deadline (end + 5 s) falls a couple of seconds from now.
@@ -325,5 +328,5 @@ def test_crash_during_purge_finishes_the_purge(gateway: Gateway, point: str) -> 
         db.close()
     assert receipt is not None and receipt.camera == BRIEF
     assert receipt.destroyed_at_us >= receipt.deadline_us  # never early
-    _assert_readable(settings, uid_a)
+    _assert_readable(settings, uid_a, markers_a)
     _assert_no_plaintext(gateway.data_dir, markers)

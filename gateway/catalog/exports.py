@@ -25,6 +25,8 @@ class ExportRow:
     decided_by: str
     created_us: int
     expires_us: int
+    recipient_name: str = ""
+    counsel: str = ""
     clips: int | None = None
     bytes: int | None = None
     manifest_sha256: str | None = None
@@ -32,7 +34,8 @@ class ExportRow:
 
 
 _COLS = ("id, hold_id, state, cameras, start_us, end_us, ground, reference, recipient, reason, "
-         "decided_by, created_us, expires_us, clips, bytes, manifest_sha256, deleted_us")
+         "decided_by, created_us, expires_us, recipient_name, counsel, clips, bytes, manifest_sha256, "
+         "deleted_us")
 
 
 def _row(r) -> ExportRow:
@@ -45,10 +48,11 @@ def insert_export(db: Catalog, e: ExportRow) -> int:
     with db.tx() as c:
         cur = c.execute(
             "INSERT INTO exports (hold_id, state, cameras, start_us, end_us, ground, reference, "
-            "recipient, reason, decided_by, created_us, expires_us) "
-            "VALUES (?, 'building', ?,?,?,?,?,?,?,?,?,?)",
+            "recipient, reason, decided_by, created_us, expires_us, recipient_name, counsel) "
+            "VALUES (?, 'building', ?,?,?,?,?,?,?,?,?,?,?,?)",
             (e.hold_id, json.dumps(list(e.cameras)), e.start_us, e.end_us, e.ground, e.reference,
-             e.recipient, e.reason, e.decided_by, e.created_us, e.expires_us))
+             e.recipient, e.reason, e.decided_by, e.created_us, e.expires_us, e.recipient_name,
+             e.counsel))
     return cur.lastrowid
 
 

@@ -23,6 +23,8 @@ class Identity:
     role: str
 
 
+#: Where the middleware leaves the caller's identity on the request.
+IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)
 
 
 def _is_camera_push(request: web.Request) -> bool:
@@ -52,13 +54,13 @@ async def auth_middleware(request: web.Request, handler):
     ident = await resolve_identity(request)
     if ident is None:
         raise Unauthorized("authentication required: send Authorization: Bearer <API token>")
-    request["identity"] = ident
+    request[IDENTITY] = ident
     return await handler(request)
 
 
 def require(request: web.Request, *roles: str) -> Identity:
     """The caller's identity, if its role is one of ``roles``; else 403."""
-    ident: Identity | None = request.get("identity")
+    ident: Identity | None = request.get(IDENTITY)
     if ident is None:
         raise Unauthorized("authentication required")
     if ident.role not in roles:

@@ -138,6 +138,8 @@ async def create_export(request: web.Request) -> web.Response:
         request.app[SERVICES], _hold_id(request), actor,
         ground=_str(body, "ground"), reference=_str(body, "reference", required=False),
         recipient=_str(body, "recipient"), reason=_str(body, "reason"),
+        recipient_name=_str(body, "recipient_name", required=False),
+        counsel=_str(body, "counsel", required=False),
         cameras=_cameras(body, required=False), start_us=_time(body, "start", required=False),
         end_us=_time(body, "end", required=False))
     return web.json_response(hs.export_json(e), status=201)

@@ -11,9 +11,11 @@ CREATE TABLE exports (
     cameras         TEXT    NOT NULL,             -- JSON list of camera ids
     start_us        INTEGER NOT NULL,
     end_us          INTEGER NOT NULL,
-    ground          TEXT    NOT NULL,             -- court_order | subpoena | statute | voluntary ...
+    ground          TEXT    NOT NULL,             -- a ground the policy names (court_order, ...)
     reference       TEXT    NOT NULL,             -- the document: order number, statute, ...
-    recipient       TEXT    NOT NULL,
+    recipient       TEXT    NOT NULL,             -- kind: law_enforcement, civil_litigant, ...
+    recipient_name  TEXT    NOT NULL DEFAULT '',  -- who exactly: agency, officer, court
+    counsel         TEXT    NOT NULL DEFAULT '',  -- legal counsel consulted, when required
     reason          TEXT    NOT NULL,
     decided_by      TEXT    NOT NULL,             -- the director who decided the disclosure
     created_us      INTEGER NOT NULL,

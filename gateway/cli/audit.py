@@ -1,0 +1,89 @@
+"""``audit verify | head``: check the hash chain; print the head to anchor it elsewhere.
+
+The catalog's triggers refuse UPDATE and DELETE on the audit table: they stop
+accidents. Someone with the database file can drop them; the hash chain is
+what catches that (an edited, deleted or reordered entry breaks it), and an
+anchored head (``audit head``, also printed in the privacy-audit report)
+catches the newest entries being cut off.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import config_option, settings_from
+from ..audit import verify
+from ..catalog import AsyncCatalog, Catalog
+from ..catalog import audit_log
+from ..clock import iso
+from .users import run
+
+
+def _check(db: Catalog, anchor: tuple[int, str] | None):
+    result = verify(audit_log.entries(db))
+    anchored = None
+    if anchor is not None and result.ok:
+        row = db.conn.execute("SELECT hash FROM audit WHERE seq = ?", (anchor[0],)).fetchone()
+        anchored = row is not None and row[0] == anchor[1]
+    return result, anchored
+
+
+def _parse_anchor(ctx, param, value: str | None):
+    if value is None:
+        return None
+    seq, sep, h = value.partition(":")
+    if not sep or not seq.isdigit() or len(h) != 64:
+        raise click.BadParameter("expected SEQ:HASH as printed by `audit head`")
+    return int(seq), h.lower()
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@config_option
+@click.option("--anchor", callback=_parse_anchor, default=None, metavar="SEQ:HASH",
+              help="A head recorded earlier (audit head): it must still be in the chain.")
+def verify_command(config_path: str, anchor) -> None:
+    """Exit 0 when the chain is intact, 1 with the first bad entry when it is not."""
+    settings = settings_from(config_path)
+
+    async def go():
+        db = AsyncCatalog(Catalog.open(settings.catalog_path))
+        try:
+            return await db.run(_check, anchor)
+        finally:
+            db.close()
+    result, anchored = run(go())
+    if not result.ok:
+        click.echo(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.problem} "
+                   f"({result.entries} entries before it verify)")
+        sys.exit(1)
+    if anchor is not None and not anchored:
+        click.echo(f"audit chain intact ({result.entries} entries) but the anchor "
+                   f"{anchor[0]}:{anchor[1]} is not in it: entries were cut off or replaced")
+        sys.exit(1)
+    click.echo(f"audit chain intact: {result.entries} entries, head {result.entries}:{result.head}")
+
+
+@audit_group.command("head")
+@config_option
+def head_command(config_path: str) -> None:
+    """Print SEQ:HASH of the newest entry, to record outside the gateway (anchor)."""
+    settings = settings_from(config_path)
+
+    async def go():
+        db = AsyncCatalog(Catalog.open(settings.catalog_path))
+        try:
+            seq, h = await db.run(audit_log.head)
+            last = await db.run(lambda c: list(audit_log.entries(c, max(0, seq - 1))))
+            return seq, h, (last[-1].at_us if last else None)
+        finally:
+            db.close()
+    seq, h, at = run(go())
+    click.echo(f"# newest entry {seq}" + (f" at {iso(at)}" if at else ""), err=True)
+    click.echo(f"{seq}:{h}")

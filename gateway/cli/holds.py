@@ -1,0 +1,100 @@
+"""``holds list | show``: preservation holds from the host's shell (read-only).
+
+Also ``cli_services``: the gateway's services without the web server, for
+commands that read footage (``export create``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import click
+
+from . import config_option, settings_from
+from .. import holds_service as hs
+from ..catalog import AsyncCatalog, Catalog
+from ..catalog import holds as holds_sql
+from ..clock import SystemClock, iso
+from ..config import Settings
+from .users import run
+
+
+@asynccontextmanager
+async def cli_services(settings: Settings):
+    """Services on the catalog, key ring and storage, without start-up recovery.
+
+    ``recover`` is not run: the server may be running and own in-flight files.
+    """
+    from ..metrics import Metrics
+    from ..policy import camera_policies
+    from ..services import Services
+    from ..vault.keyring import KeyRing
+    from ..vault.storage import LocalStorage
+
+    clock = SystemClock()
+    ring = KeyRing.open(settings.keyring_path, create=False, clock=clock)
+    db = AsyncCatalog(Catalog.open(settings.catalog_path))
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cli")
+    try:
+        yield Services(settings, db, ring, LocalStorage(settings.storage_path),
+                       camera_policies(settings), clock, Metrics(), pool, None)
+    finally:
+        pool.shutdown(wait=True)
+        db.close()
+
+
+@click.group("holds")
+def holds_group() -> None:
+    """Preservation holds (decide them in the web UI or the API)."""
+
+
+@holds_group.command("list")
+@config_option
+def list_command(config_path: str) -> None:
+    """Every hold: id, state, cameras, window, requester, until when it preserves footage."""
+    settings = settings_from(config_path)
+
+    async def go():
+        db = AsyncCatalog(Catalog.open(settings.catalog_path))
+        try:
+            return await db.run(holds_sql.list_holds)
+        finally:
+            db.close()
+    holds = run(go())
+    if not holds:
+        click.echo("no holds")
+        return
+    click.echo(f"{'id':>4}  {'state':9}  {'cameras':20}  {'window':43}  {'requested by':12}  "
+               "preserves until")
+    for h in holds:
+        until = h.preserves_until()
+        click.echo(f"{h.id:>4}  {h.state:9}  {','.join(h.cameras)[:20]:20}  "
+                   f"{iso(h.start_us)[:19]}..{iso(h.end_us)[:19]}  {h.requested_by[:12]:12}  "
+                   f"{iso(until) if until else '-'}")
+
+
+@holds_group.command("show")
+@click.argument("hold_id", type=int)
+@config_option
+def show_command(hold_id: int, config_path: str) -> None:
+    """One hold in full, with its exports."""
+    settings = settings_from(config_path)
+
+    async def go():
+        db = AsyncCatalog(Catalog.open(settings.catalog_path))
+        try:
+            h = await db.run(holds_sql.get_hold, hold_id)
+            ex = await db.run(hs.exp_sql.exports_of_hold, hold_id) if h else []
+            return h, ex
+        finally:
+            db.close()
+    h, exports = run(go())
+    if h is None:
+        raise click.ClickException(f"no hold {hold_id}")
+    for k, v in hs.hold_json(h).items():
+        click.echo(f"{k:16} {', '.join(v) if isinstance(v, list) else v}")
+    for e in exports:
+        click.echo(f"export {e.id}: {e.state}, {e.ground} {e.reference!r} to {e.recipient}"
+                   f"{' (' + e.recipient_name + ')' if e.recipient_name else ''}, by "
+                   f"{e.decided_by}, {e.clips or 0} clip(s)")

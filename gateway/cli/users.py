@@ -1,0 +1,108 @@
+"""``users add | token | list | revoke-tokens``: people and their personal API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import click
+
+from . import config_option, settings_from
+from .. import users as users_svc
+from ..catalog import AsyncCatalog, Catalog
+from ..catalog import users as users_sql
+from ..clock import SystemClock
+from ..errors import GatewayError
+from ..holds import Actor
+
+
+def cli_actor() -> Actor:
+    """Who acts from the host's shell: the OS user, in the audit log as ``cli:<user>``."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no passwd entry (containers): still audited, just less precisely
+        who = "unknown"
+    return Actor(f"cli:{who}", "operator")
+
+
+@asynccontextmanager
+async def open_catalog(config_path: str):
+    settings = settings_from(config_path)
+    db = AsyncCatalog(Catalog.open(settings.catalog_path))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def run(coro):
+    """Run a coroutine; a GatewayError becomes one line on stderr and exit 1."""
+    try:
+        return asyncio.run(coro)
+    except GatewayError as err:
+        click.echo(f"error: {err.message}", err=True)
+        sys.exit(1)
+
+
+@click.group("users")
+def users_group() -> None:
+    """People who use the gateway, their roles and personal API tokens."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(users_svc.ROLES))
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
+              help="File holding the password (first line). Without it: API tokens only.")
+@config_option
+def add_command(name: str, role: str, password_file: str | None, config_path: str) -> None:
+    """Add user NAME with a role."""
+    password = None
+    if password_file:
+        text = Path(password_file).read_text(encoding="utf-8")
+        password = text.splitlines()[0] if text else ""
+
+    async def go():
+        async with open_catalog(config_path) as db:
+            await users_svc.add_user(db, SystemClock(), name, role, password, cli_actor())
+    run(go())
+    click.echo(f"added {name} ({role}){'' if password else '; no password (API tokens only)'}")
+
+
+@users_group.command("token")
+@click.argument("name")
+@config_option
+def token_command(name: str, config_path: str) -> None:
+    """Issue a new personal API token for NAME (printed once, alone on the last line)."""
+    async def go():
+        async with open_catalog(config_path) as db:
+            return await users_svc.issue_token(db, SystemClock(), name, cli_actor())
+    token = run(go())
+    click.echo(f"new API token for {name}; it is shown only now "
+               "(send it as Authorization: Bearer <token>):", err=True)
+    click.echo(token)
+
+
+@users_group.command("revoke-tokens")
+@click.argument("name")
+@config_option
+def revoke_command(name: str, config_path: str) -> None:
+    """Revoke every API token of NAME."""
+    async def go():
+        async with open_catalog(config_path) as db:
+            return await users_svc.revoke_tokens(db, SystemClock(), name, cli_actor())
+    click.echo(f"revoked {run(go())} token(s) of {name}")
+
+
+@users_group.command("list")
+@config_option
+def list_command(config_path: str) -> None:
+    """Users, roles and how many live tokens each has."""
+    async def go():
+        async with open_catalog(config_path) as db:
+            return await db.run(users_sql.list_users)
+    for name, role, disabled, tokens in run(go()):
+        click.echo(f"{name:20s} {role:9s} {tokens} token(s){'  DISABLED' if disabled else ''}")
