@@ -206,9 +206,12 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
     if actor.role not in approvers:
         raise Forbidden(f"role {actor.role!r} may not export footage (needs: "
                         f"{', '.join(approvers)})")
-    if hold.state != "active" or (hold.review_us is not None and now_us >= hold.review_us):
+    if hold.state != "active":
         raise Conflict(f"hold {hold.id} is {hold.state}: only footage under an active hold "
                        "may be exported", code="hold_not_active")
+    if hold.review_us is not None and now_us >= hold.review_us:
+        raise Conflict(f"hold {hold.id} reached its review date {iso(hold.review_us)} without "
+                       "renewal: it has expired", code="hold_not_active")
     reference = req.reference.strip()
     if not reference and req.ground == "court_order" and hold.court_order_ref:
         reference = hold.court_order_ref

@@ -21,6 +21,7 @@ from .catalog import Catalog
 from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US
 from .crashpoints import crash_point
+from .holds_service import tick as holds_tick
 from .models import Segment
 from .services import Services
 from .vault.storage import LocalStorage
@@ -123,6 +124,8 @@ async def purge_loop(svc: Services, wake: asyncio.Event) -> None:
     while True:
         wake.clear()  # before looking, so a wake-up during the pass is not lost
         try:
+            # Holds first: one that lapsed or expired releases its footage in this same pass.
+            await holds_tick(svc)
             await purge_once(svc)
             now = svc.clock.now_us()
             nxt = await svc.catalog.run(seg_sql.next_deadline_after, now)

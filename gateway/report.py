@@ -86,8 +86,19 @@ def _preserved_now(holds: list[Hold], camera: str, start_us: int, end_us: int, n
                for h in holds)
 
 
+def approx(seconds: float | None) -> str:
+    """A duration for people, to one decimal: '0.5 s', '2.0 h', '3.0 days' ('-' for none)."""
+    if seconds is None:
+        return "-"
+    sign, v = ("-" if seconds < 0 else ""), abs(seconds)
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if v >= 2 * size:
+            return f"{sign}{v / size:.1f} {unit}"
+    return f"{sign}{v:.1f} s"
+
+
 def _seconds(us: int | None) -> str:
-    return "-" if us is None else f"{us / US:.1f} s"
+    return "-" if us is None else approx(us / US)
 
 
 def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> list[dict]:
@@ -113,8 +124,8 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
             "stored_bytes": st.bytes if st else 0,
             "stored_retention": (
                 "-" if not st or st.min_retention_s is None else
-                human_duration(st.min_retention_s) if st.min_retention_s == st.max_retention_s
-                else f"{human_duration(st.min_retention_s)} to {human_duration(st.max_retention_s)}"),
+                approx(st.min_retention_s) if st.min_retention_s == st.max_retention_s
+                else f"{approx(st.min_retention_s)} to {approx(st.max_retention_s)}"),
             "issues": [f"{v.rule}: {v.message}" for v in issues]
             + ([] if pol else [f"unknown-policy: policy {cam.policy!r} could not be loaded"]),
         })
@@ -132,13 +143,13 @@ def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold]) -> d
         per_cam.setdefault(r.camera, []).append((r.destroyed_at_us - r.deadline_us) / US)
     return {
         "total": len(recs),
-        "p50": percentile(lags, 50), "p95": percentile(lags, 95),
-        "max": lags[-1] if lags else None,
+        "p50": approx(percentile(lags, 50)), "p95": approx(percentile(lags, 95)),
+        "max": approx(lags[-1] if lags else None),
         "hist": hist, "bars": svg_bars(hist),
         "early": [_receipt_row(r) for r in early],
         "late": [_receipt_row(r) for r in late],
-        "per_camera": [{"camera": c, "count": len(v), "p95": percentile(sorted(v), 95),
-                        "max": max(v)} for c, v in sorted(per_cam.items())],
+        "per_camera": [{"camera": c, "count": len(v), "p95": approx(percentile(sorted(v), 95)),
+                        "max": approx(max(v))} for c, v in sorted(per_cam.items())],
     }
 
 

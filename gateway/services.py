@@ -22,11 +22,11 @@ from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US, Clock
 from .config import CameraSettings, Settings
 from .crashpoints import crash_point
-from .errors import BadRequest, IntegrityError, NotFound, StorageFull
+from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
 from .media.redact import Mask, redact
 from .metrics import Metrics
 from .models import Segment
-from .policy import Policy, retention_seconds
+from .policy import Policy, load_policy, recompute_deadline, retention_seconds
 from .vault import format as fmt
 from .vault.keyring import KeyRing, plan_retire, rewrap, rotation_due
 from .vault.storage import LocalStorage
@@ -122,6 +122,49 @@ class Services:
             log.error("segment %s failed to open and is marked corrupt: %s", uid, err)
             raise IntegrityError(f"segment {uid} failed integrity checks and is marked corrupt")
         return seg, plain
+
+    # ------------------------------------------------------------------ policy changes
+
+    async def reconcile_deadlines(self) -> list[dict]:
+        """After a policy or retention change, move stored deadlines (docs/policies.md).
+
+        Shortening applies to stored footage, never below the legal minimum of
+        the policy it was recorded under nor of the new one; lengthening applies
+        only to footage recorded from now on. Each change is one audit entry.
+        """
+        changes = []
+        now = self.clock.now_us()
+        for cam in self.settings.cameras:
+            new_pol = self.policies[cam.id]
+            new_ret = self.retention_s(cam)
+            for old_policy, offset_us, count in await self.catalog.run(seg_sql.retention_groups,
+                                                                       cam.id):
+                floor = new_pol.retention.legal_minimum_s
+                try:
+                    old_pol = new_pol if old_policy == new_pol.id else load_policy(
+                        old_policy, self.settings.policies_dir)
+                    floor = max(floor, old_pol.retention.legal_minimum_s)
+                except GatewayError:
+                    log.warning("camera %s: footage recorded under policy %r, which is no longer "
+                                "installed; using the new policy's minimum", cam.id, old_policy)
+                new_offset = recompute_deadline(0, offset_us, offset_us // US, new_ret, floor)
+                if new_offset == offset_us and old_policy == new_pol.id:
+                    continue
+                n = await self.catalog.run(seg_sql.shift_deadlines, cam.id, old_policy, offset_us,
+                                           new_offset, new_pol.id)
+                change = {"camera": cam.id, "segments": n, "from_policy": old_policy,
+                          "to_policy": new_pol.id, "old_retention_s": offset_us // US,
+                          "new_retention_s": new_offset // US}
+                await self.catalog.run(audit_log.append, now, "system", "system", "policy.change",
+                                       f"camera:{cam.id}", "camera policy or retention changed",
+                                       change)
+                log.warning("camera %s: %d stored segments moved from %s s to %s s retention "
+                            "(policy %s -> %s)", cam.id, n, change["old_retention_s"],
+                            change["new_retention_s"], old_policy, new_pol.id)
+                changes.append(change)
+        if changes and self.wake_purger is not None:
+            self.wake_purger.set()
+        return changes
 
     # ------------------------------------------------------------------ keys
 

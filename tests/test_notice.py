@@ -90,7 +90,7 @@ def test_signing_key_is_shown_only_when_present():
 def test_demonstration_policy_is_labelled():
     cams = [CAMERAS[0] | {"policy": "demo"}]
     html = page(make_settings(cams))
-    assert "Demonstration only" in html and "1 minute" in html
+    assert "Demonstration only" in html and "30 seconds" in html
 
 
 def test_signage_has_one_sign_per_policy_with_the_short_notice_and_url():

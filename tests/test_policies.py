@@ -84,7 +84,7 @@ FIGURES = [
     ("austria", 72 * H, 7 * D, False, 72 * H),
     ("luxembourg", 72 * H, 30 * D, False, 8 * D),
     ("ohio-library", 7 * D, 30 * D, False, 7 * D),
-    ("demo", 60, 600, False, 60),
+    ("demo", 30, 600, False, 30),
 ]
 
 
@@ -250,7 +250,7 @@ DEADLINES = [
     ("austria", None, 72 * H),
     ("luxembourg", "8d", 8 * D),
     ("school-library", None, 72 * H),
-    ("demo", None, 60),
+    ("demo", None, 30),
     ("michigan-library", "1d", 7 * D),  # below a legal minimum: the minimum still applies
 ]
 

@@ -133,7 +133,7 @@ def test_report_numbers_match_the_catalog(seeded, tmp_path):
 def test_report_lists_the_late_and_early_purges_and_the_unconfigured_camera(seeded, tmp_path):
     html = render(seeded, tmp_path)
     assert "Destroyed late with no hold (1)" in html and "Destroyed before the deadline (1)" in html
-    assert "old-cam (1 segments)" in html
+    assert "old-cam (1 segment)" in html
 
 
 def test_report_checks_export_grounds_against_the_policy(seeded, tmp_path):
@@ -206,3 +206,11 @@ def test_cli_without_a_catalog_fails_cleanly(tmp_path):
     r = CliRunner().invoke(report_command, ["--config", _config(tmp_path), "--out",
                                             str(tmp_path / "r.html")])
     assert r.exit_code == 1 and "no catalog" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("seconds,text", [
+    (None, "-"), (0.5, "0.5 s"), (-10, "-10.0 s"), (119, "119.0 s"), (7200, "2.0 h"),
+    (259200, "3.0 days"), (176340, "2.0 days")])
+def test_approx_durations(seconds, text):
+    from gateway.report import approx
+    assert approx(seconds) == text

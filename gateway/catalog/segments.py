@@ -187,3 +187,21 @@ def stored_without_key(db: Catalog) -> list[str]:
     return [r[0] for r in db.conn.execute(
         "SELECT s.uid FROM segments s LEFT JOIN data_keys k ON k.segment_id = s.id "
         "WHERE s.state = 'stored' AND k.segment_id IS NULL")]
+
+
+def retention_groups(db: Catalog, camera: str) -> list[tuple[str, int, int]]:
+    """(policy, deadline - end in us, count) of a camera's kept segments."""
+    return [tuple(r) for r in db.conn.execute(
+        "SELECT policy, deadline_us - end_us, COUNT(*) FROM segments "
+        "WHERE camera = ? AND state = 'stored' GROUP BY policy, deadline_us - end_us", (camera,))]
+
+
+def shift_deadlines(db: Catalog, camera: str, policy: str, old_offset_us: int,
+                    new_offset_us: int, new_policy: str) -> int:
+    """Set deadline = end + new offset for one retention group; returns rows changed."""
+    with db.tx() as c:
+        cur = c.execute(
+            "UPDATE segments SET deadline_us = end_us + ?, policy = ? WHERE camera = ? "
+            "AND policy = ? AND state = 'stored' AND deadline_us - end_us = ?",
+            (new_offset_us, new_policy, camera, policy, old_offset_us))
+    return cur.rowcount

@@ -42,11 +42,15 @@ from gateway.media.probe import CORRUPT, corrupt_on_error, open_input, prepare_d
 
 T = TypeVar("T")
 
-__all__ = ["Mask", "RedactResult", "redact", "draw_preview", "ENCODER_THREADS"]
+__all__ = ["Mask", "RedactResult", "redact", "draw_preview", "ENCODER_THREADS", "KEYFRAME_OPTIONS"]
 
 # libx264 threads: 0 lets x264 pick (1.5 x cores), measured fastest on 2 cores
 # (see bench/redact.md).
 ENCODER_THREADS = 0
+# Keyframes only where the input had them: a decoded key frame goes to x264
+# with pict_type I, which forced-idr turns into an IDR; x264's own periodic
+# keyframes and scene-cut keyframes are off.
+KEYFRAME_OPTIONS = {"forced-idr": "1", "x264-params": "keyint=infinite:scenecut=0"}
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,7 @@ class _Encoder:
         ctx.time_base = self.time_base
         self.stream.time_base = self.time_base
         ctx.thread_count = threads
-        # Keyframes only where the input had them (sent as forced IDRs).
-        ctx.options = {
-            "preset": preset,
-            "crf": str(crf),
-            "forced-idr": "1",
-            "x264-params": "keyint=infinite:scenecut=0",
-        }
+        ctx.options = {"preset": preset, "crf": str(crf), **KEYFRAME_OPTIONS}
         self.audio = self.out.add_stream_from_template(ain) if ain is not None else None
 
     def encode(self, frame: av.VideoFrame | None) -> None:

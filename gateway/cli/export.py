@@ -1,0 +1,121 @@
+"""``export verify DIR | create HOLD | key``: build, check and publish disclosure packages."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import click
+
+from . import config_option, settings_from
+from .. import export as pkg
+from .. import holds_service as hs
+from ..catalog import users as users_sql
+from ..errors import Forbidden, NotFound
+from ..holds import Actor
+from .holds import cli_services
+from .users import run
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export packages for a disclosure under an active hold."""
+
+
+@export_group.command("verify")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
+              help="The gateway's public key (PEM, from its notice page). Default: the key "
+                   "in the package, whose fingerprint you must compare yourself.")
+def verify_command(path: str, key_file: str | None) -> None:
+    """Check a package directory (or its zip): exit 0 valid, 1 invalid with what failed."""
+    key = Path(key_file).read_bytes() if key_file else None
+    rep = pkg.verify_package(Path(path), key)
+    for p in rep.problems:
+        click.echo(f"FAIL {p}")
+    if not rep.ok:
+        click.echo(f"package INVALID: {len(rep.problems)} problem(s)")
+        sys.exit(1)
+    click.echo(f"package valid: {rep.clips} clip(s), every file matches the signed manifest")
+    click.echo(f"signing key SHA-256 {rep.key_sha256}"
+               + ("" if key_file else " (compare with the gateway's notice page)"))
+
+
+@export_group.command("create")
+@click.argument("hold_id", type=int)
+@click.option("--as", "director", required=True, help="The deciding director's user name.")
+@click.option("--ground", required=True, help="Disclosure ground, e.g. court_order.")
+@click.option("--reference", default="", help="The document: court order number, statute...")
+@click.option("--recipient", required=True,
+              help="law_enforcement | civil_litigant | public | subject")
+@click.option("--recipient-name", default="", help="Who exactly (agency, officer, court).")
+@click.option("--counsel", default="", help="Legal counsel consulted (when the policy asks).")
+@click.option("--reason", required=True)
+@click.option("--out", "out", required=True, type=click.Path(),
+              help="Where to write the package: a new directory, or a path ending in .zip.")
+@config_option
+def create_command(hold_id: int, director: str, ground: str, reference: str, recipient: str,
+                   recipient_name: str, counsel: str, reason: str, out: str,
+                   config_path: str) -> None:
+    """Build the package of an active hold HOLD_ID and write it to --out (plaintext!)."""
+    settings = settings_from(config_path)
+    dest = Path(out)
+    if dest.exists():
+        raise click.ClickException(f"{dest} already exists; choose a new path")
+
+    async def go():
+        async with cli_services(settings) as svc:
+            row = await svc.catalog.run(users_sql.get_user, director)
+            if row is None or row[4]:
+                raise NotFound(f"no active user {director!r}")
+            actor = Actor(row[1], row[2])
+            if actor.role != "director":
+                raise Forbidden(f"{director} is a {actor.role}, not a director")
+            with click.progressbar(length=1, label="building export",
+                                   show_pos=True, file=sys.stderr) as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.length = total
+                    bar.update(done - bar.pos)
+                e = await hs.create_export(
+                    svc, hold_id, actor, ground=ground, reference=reference,
+                    recipient=recipient, reason=reason, recipient_name=recipient_name,
+                    counsel=counsel, progress=progress)
+            src = hs.export_path(svc, e.id)
+            _deliver(src, dest)
+            await hs.delete_package(svc, e.id, actor, f"copied to {dest} by the CLI")
+            return e
+    e = run(go())
+    click.echo(f"export {e.id}: {e.clips} clip(s), {e.bytes} bytes, manifest SHA-256 "
+               f"{e.manifest_sha256}")
+    click.echo(f"written to {dest}; it holds decrypted (masked) footage: hand it over, then "
+               "delete it")
+
+
+def _deliver(src: Path, dest: Path) -> None:
+    """Copy the zip, or unpack it into a new directory (0700), keeping files private."""
+    if dest.suffix == ".zip":
+        shutil.copyfile(src, dest)
+        dest.chmod(0o600)
+        return
+    dest.mkdir(parents=True, mode=0o700)
+    with zipfile.ZipFile(src) as z:
+        for info in z.infolist():
+            parts = Path(info.filename).parts[1:]  # drop the export-<id>/ folder
+            if not parts or info.is_dir() or ".." in parts:
+                continue
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target.write_bytes(z.read(info))
+            target.chmod(0o600)
+
+
+@export_group.command("key")
+@config_option
+def key_command(config_path: str) -> None:
+    """Print the export signing key (public, PEM) and its SHA-256 fingerprint."""
+    settings = settings_from(config_path)
+    key = pkg.signing_key(settings.storage_path)
+    click.echo(f"# SHA-256 {pkg.fingerprint(key)}", err=True)
+    click.echo(pkg.public_pem(key), nl=False)
