@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,15 @@ from .config import MASK_MODES, MASK_ZONES, CameraSettings, Settings, format_val
 from .durations import parse_duration
 from .errors import ConfigError
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "policies"
+def _builtin_dir() -> Path:
+    """The shipped policies: ``policies/`` of a source checkout, else the installed copy."""
+    source = Path(__file__).resolve().parent.parent / "policies"
+    if source.is_dir():
+        return source
+    return Path(sys.prefix) / "share" / "footage-gateway" / "policies"
+
+
+BUILTIN_DIR = _builtin_dir()
 BASELINE = "ala-baseline"
 
 #: Grounds on which footage may be disclosed (an export records one of these).

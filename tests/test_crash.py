@@ -58,7 +58,7 @@ STOP_TIMEOUT_S = 20.0
 KEEP, BRIEF = "keep", "brief"
 SEGMENT_S = 1.0
 #: What the 5 s policy leaves between upload and deadline for the purge tests.
-DEADLINE_AHEAD_S = 2.0
+DEADLINE_AHEAD_S = 3.0
 #: The points after which the crash leaves nothing for recovery to do.
 CLEAN_AFTER = {"write.committed", "purge.receipt"}
 
@@ -307,26 +307,31 @@ def test_crash_during_purge_finishes_the_purge(gateway: Gateway, point: str) -> 
     markers = markers_a + _markers(data_c)
 
     gateway.start(crash_at=point)
-    # Recorded so that its deadline (end + 5 s) falls a couple of seconds from now.
+    # Recorded so that its deadline (end + 5 s) falls a few seconds from now.
     start = SystemClock().now_us() - int((5 + SEGMENT_S - DEADLINE_AHEAD_S) * US)
-    status, body = gateway.upload(BRIEF, data_c, start_us=start)
+    try:
+        status, body = gateway.upload(BRIEF, data_c, start_us=start)
+    except (ConnectionError, http.client.HTTPException):
+        # On a loaded machine the deadline can pass before the 201 is written:
+        # the row is committed, the purge loop runs first and the process dies.
+        status, body = 201, {"id": None}
     assert status == 201, body
-    uid_c = body["id"]
     gateway.wait_killed()  # the purge loop reached the point at the deadline
     _assert_no_plaintext(gateway.data_dir, markers)
 
     _restart_and_check(gateway, point)
     settings = gateway.settings
     rows, keys = _catalog_state(settings)
-    assert uid_c not in rows
-    assert uid_c not in set(LocalStorage(settings.storage_path).uids())
-    assert len(keys) == len(rows) == 1  # only A's data key is left
+    assert rows.keys() == {uid_a}  # C's row is gone, A's is kept
+    assert set(LocalStorage(settings.storage_path).uids()) == {uid_a}
+    assert len(keys) == 1  # only A's data key is left
     db = Catalog.open(settings.catalog_path)
     try:
-        receipt = seg_sql.get_receipt(db, uid_c)
+        receipts = [r for r in seg_sql.receipts(db) if r.camera == BRIEF]
     finally:
         db.close()
-    assert receipt is not None and receipt.camera == BRIEF
-    assert receipt.destroyed_at_us >= receipt.deadline_us  # never early
+    assert len(receipts) == 1, receipts
+    assert body["id"] in (None, receipts[0].segment_uid)
+    assert receipts[0].destroyed_at_us >= receipts[0].deadline_us  # never early
     _assert_readable(settings, uid_a, markers_a)
     _assert_no_plaintext(gateway.data_dir, markers)

@@ -185,6 +185,10 @@ def creation_time_us(value: str | None) -> int | None:
     return us if us >= _EARLIEST_PLAUSIBLE_US else None
 
 
+class NotRemuxable(UnsupportedMedia):
+    """The video codec cannot be copied into MP4 as it is (it must be re-encoded)."""
+
+
 @dataclass(frozen=True)
 class RemuxStats:
     """What the remux saw of the video stream, without decoding it."""
@@ -213,7 +217,7 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
     with container:
         vin = container.streams.video[0]
         if vin.codec_context.name not in REMUXABLE_CODECS:
-            raise UnsupportedMedia(f"video codec {vin.codec_context.name!r} cannot be remuxed")
+            raise NotRemuxable(f"video codec {vin.codec_context.name!r} cannot be remuxed")
         ain = container.streams.audio[0] if keep_audio and container.streams.audio else None
         pts: list[int] = []
         last_duration = 0

@@ -85,12 +85,10 @@ def redact(
 
 def _try_remux(data: bytes, keep_audio: bool) -> RedactResult | None:
     """The fast path; None when the codec cannot go into MP4 as it is."""
-    kind, container = open_input(data)
-    with container:
-        codec = container.streams.video[0].codec_context.name
-    if codec not in probe_mod.REMUXABLE_CODECS:
+    try:
+        out, stats = probe_mod.remux_with_stats(data, keep_audio)
+    except probe_mod.NotRemuxable:
         return None
-    out, stats = probe_mod.remux_with_stats(data, keep_audio)
     return RedactResult(out, stats.frames, stats.duration_us, stats.width, stats.height, False)
 
 
