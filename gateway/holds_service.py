@@ -19,7 +19,7 @@ from . import export as pkg
 from .catalog import Catalog
 from .catalog import audit_log, exports as exp_sql, holds as holds_sql, segments as seg_sql
 from .clock import US, iso
-from .errors import BadRequest, Conflict, Forbidden, IntegrityError, NotFound
+from .errors import BadRequest, Conflict, Forbidden, GatewayError, IntegrityError, NotFound
 from .holds import (DEFAULT_APPROVERS, SYSTEM, VIEWERS, Actor, ExportRequest, check_export,
                     check_view, due_action, require_reason, new_hold, transition)
 from .models import Hold, Segment
@@ -37,18 +37,20 @@ REQUESTER_ROLES = ("director", "staff")
 
 # ------------------------------------------------------------------ policy lookups
 
-def _policies(svc: Services, cameras: Sequence[str]):
+def _policies(svc: Services, cameras: Sequence[str], strict: bool = True):
+    """The policies of these cameras; ``strict=False`` skips cameras no longer configured
+    (a hold outlives a camera's removal and must still lapse, expire or be released)."""
     unknown = [c for c in cameras if c not in svc.policies]
-    if unknown:
+    if unknown and strict:
         raise BadRequest(f"unknown camera(s): {', '.join(unknown)}", code="unknown_camera")
-    return [svc.policies[c] for c in cameras]
+    return [svc.policies[c] for c in cameras if c in svc.policies]
 
 
 def _roles(svc: Services, cameras: Sequence[str], kind: str) -> tuple[str, ...]:
     """Roles every covered camera's policy allows for ``kind``: approvers.holds,
     approvers.disclosures or access.view_roles (default: the director)."""
     sets = []
-    for p in _policies(svc, cameras):
+    for p in _policies(svc, cameras, strict=False):
         section, attr = ("access", "view_roles") if kind == "view" else ("approvers", kind)
         sets.append(set(getattr(getattr(p, section, None), attr, None) or DEFAULT_APPROVERS))
     return tuple(sorted(set.intersection(*sets))) if sets else DEFAULT_APPROVERS
@@ -56,11 +58,15 @@ def _roles(svc: Services, cameras: Sequence[str], kind: str) -> tuple[str, ...]:
 
 def _counsel_required(svc: Services, cameras: Sequence[str]) -> bool:
     return any(getattr(getattr(p, "approvers", None), "counsel_before_disclosure", False)
-               for p in _policies(svc, cameras))
+               for p in _policies(svc, cameras, strict=False))
 
 
 def _review_s(svc: Services, cameras: Sequence[str]) -> int:
-    return min(p.retention.hold_review_s for p in _policies(svc, cameras))
+    pols = _policies(svc, cameras, strict=False)
+    if not pols:
+        raise Conflict("none of the hold's cameras is configured any more; it cannot be "
+                       "approved or renewed", code="unknown_camera")
+    return min(p.retention.hold_review_s for p in pols)
 
 
 def _grace_s(svc: Services, cameras: Sequence[str]) -> int:
@@ -69,6 +75,8 @@ def _grace_s(svc: Services, cameras: Sequence[str]) -> int:
 
 def disclosure_allowed(svc: Services, camera: str, recipient: str, ground: str) -> bool:
     """The camera's policy says (policy.disclosure_allowed); without that rule, court orders only."""
+    if camera not in svc.policies:
+        return False  # a camera no longer configured has no policy to allow anything
     fn = getattr(svc.policies[camera], "disclosure_allowed", None)
     return bool(fn(recipient, ground)) if callable(fn) else ground == "court_order"
 
@@ -130,8 +138,9 @@ async def act(svc: Services, hold_id: int, action: str, actor: Actor, *, note: s
             h = holds_sql.get_hold(db, hold_id)
             if h is None:
                 raise NotFound(f"no hold {hold_id}")
+            review_s = _review_s(svc, h.cameras) if action in ("approve", "renew") else 0
             new = transition(h, action, actor, now, note=note, reference=reference,
-                             review_s=_review_s(svc, h.cameras),
+                             review_s=review_s,
                              approvers=_roles(svc, h.cameras, "holds"))
             holds_sql.save_hold(db, new)
             audit_log.append(db, now, actor.name, actor.role, f"hold.{action}", f"hold:{h.id}",
@@ -186,6 +195,10 @@ async def tick(svc: Services) -> None:
                       else "review date passed without renewal")
         except Conflict:
             pass  # decided by someone in the meantime
+        except GatewayError:
+            # One bad hold must not stop the others (nor the purge pass after us);
+            # its protection ends on time anyway (Hold.preserves_until).
+            log.exception("could not %s hold %s", action, h.id)
     for e in await svc.catalog.run(exp_sql.with_files, now):
         await _delete_package(svc, e.id, "package kept for its full time")
 
@@ -286,8 +299,8 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
 
 async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, actor: Actor,
                  segments: list[Segment], progress) -> tuple[str, int, int]:
-    key = await svc._cpu(pkg.signing_key, svc.settings.storage_path)
-    writer = await svc._cpu(pkg.PackageWriter, export_path(svc, export_id), export_id)
+    key = await svc.cpu(pkg.signing_key, svc.settings.storage_path)
+    writer = await svc.cpu(pkg.PackageWriter, export_path(svc, export_id), export_id)
     clips, omitted = [], []
     try:
         for i, seg in enumerate(segments):
@@ -297,7 +310,7 @@ async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, 
                 omitted.append({**_seg_json(seg), "why": err.message})
             else:
                 name = f"clips/{seg.camera}_{iso(seg.start_us).replace(':', '')}_{seg.uid}.mp4"
-                digest = await svc._cpu(writer.add, name, plain)
+                digest = await svc.cpu(writer.add, name, plain)
                 clips.append({**_seg_json(seg), "file": name, "sha256": digest,
                               "bytes": len(plain)})
             if progress is not None:
@@ -309,9 +322,9 @@ async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, 
         custody = {"hold": hold_json(hold), "segments": [_seg_json(s) for s in segments],
                    "audit": [asdict(e) for e in entries],
                    "audit_head": {"seq": head_seq, "hash": head_hash}}
-        await svc._cpu(writer.add, "custody.json", _json_bytes(custody))
-        await svc._cpu(writer.add, "README.txt", pkg.readme(export_id, pkg.fingerprint(key)))
-        await svc._cpu(writer.add, "signing-key.pem", pkg.public_pem(key).encode())
+        await svc.cpu(writer.add, "custody.json", _json_bytes(custody))
+        await svc.cpu(writer.add, "README.txt", pkg.readme(export_id, pkg.fingerprint(key)))
+        await svc.cpu(writer.add, "signing-key.pem", pkg.public_pem(key).encode())
         manifest = {
             "export": {"id": export_id, "hold": hold.id, "cameras": list(req.cameras),
                        "start": iso(req.start_us), "end": iso(req.end_us), "ground": req.ground,
@@ -325,9 +338,9 @@ async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, 
             "clips": clips, "omitted": omitted,
             "audit_head": {"seq": head_seq, "hash": head_hash},
         }
-        manifest_sha = await svc._cpu(writer.finish, manifest, key)
+        manifest_sha = await svc.cpu(writer.finish, manifest, key)
     except BaseException:
-        await asyncio.shield(svc._cpu(writer.abort))
+        await asyncio.shield(svc.cpu(writer.abort))
         raise
     return manifest_sha, len(clips), writer.bytes
 

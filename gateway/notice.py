@@ -158,6 +158,7 @@ def notice_context(settings: Settings, policies: dict[str, Policy],
         "camera_count": sum(len(g["cameras"]) for g in out),
         "groups": out,
         "signing_public_key": signing_public_key,
+        "signing_key_fingerprint": _fingerprint(signing_public_key),
     }
 
 
@@ -191,3 +192,15 @@ def setup_notice(app: web.Application) -> None:
     """Add GET /notice and GET /notice/signage (public: no authentication)."""
     app.router.add_get("/notice", notice_handler)
     app.router.add_get("/notice/signage", signage_handler)
+
+
+def _fingerprint(pem: str | None) -> str | None:
+    if not pem:
+        return None
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from .export import fingerprint
+    try:
+        return fingerprint(load_pem_public_key(pem.encode()))
+    except ValueError:  # not a PEM key: show the text only
+        return None

@@ -72,7 +72,7 @@ async def purge_once(svc: Services) -> PurgeOutcome:
         shredded = await svc.catalog.run(_shred_batch, list(plan.destroy), svc.clock.now_us())
         crash_point("purge.key_erased")
         for seg in shredded:
-            await svc._cpu(svc.storage.delete, seg.uid)
+            await svc.cpu(svc.storage.delete, seg.uid)
             crash_point("purge.unlinked")
             await svc.catalog.run(_finish, seg, "retention deadline passed")
             crash_point("purge.receipt")

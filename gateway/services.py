@@ -52,7 +52,7 @@ class Services:
     wake_purger: asyncio.Event | None = None
     _audit_ok_upto: tuple[int, str] | None = None
 
-    async def _cpu(self, fn, *args):
+    async def cpu(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def retention_s(self, camera: CameraSettings) -> int:
@@ -71,7 +71,7 @@ class Services:
             raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
         masks = [Mask(tuple(m.polygon), m.mode, m.zone) for m in camera.masks]
         t0 = time.perf_counter()
-        result, info = await self._cpu(_process, data, masks, camera.audio)
+        result, info = await self.cpu(_process, data, masks, camera.audio)
         if masks:
             self.metrics.redaction_seconds.labels(camera.id).observe(time.perf_counter() - t0)
             self.metrics.redaction_frames.labels(camera.id).inc(result.frames)
@@ -90,9 +90,9 @@ class Services:
 
         uid = secrets.token_hex(16)
         data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
-        blob, digest = await self._cpu(_seal, result.data, data_key, key_id)
+        blob, digest = await self.cpu(_seal, result.data, data_key, key_id)
         kek_id, wrapped = self.keyring.wrap(data_key, key_id=key_id)
-        await self._cpu(self.storage.put, uid, blob)
+        await self.cpu(self.storage.put, uid, blob)
         seg = Segment(0, uid, camera.id, self.policies[camera.id].id, start, end, due, len(blob),
                       digest, result.frames, result.width, result.height, bool(masks), "stored",
                       None, now)
@@ -116,7 +116,7 @@ class Services:
             raise NotFound(f"segment {uid!r} has no data key (destroyed)")
         data_key = self.keyring.unwrap(key.kek_id, key.wrapped, key_id=key.key_id)
         try:
-            plain = await self._cpu(_open, self.storage, uid, data_key, key.key_id)
+            plain = await self.cpu(_open, self.storage, uid, data_key, key.key_id)
         except (IntegrityError, FileNotFoundError) as err:
             await self.catalog.run(seg_sql.mark_corrupt, uid)
             log.error("segment %s failed to open and is marked corrupt: %s", uid, err)

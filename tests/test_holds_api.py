@@ -209,6 +209,15 @@ async def test_partly_destroyed_window_warns(env):
     assert not await env.exists(old.uid) and await env.exists(new.uid)
 
 
+async def test_hold_on_a_camera_removed_from_the_config_still_lapses(env):
+    hold = await (await env.request("sam", ["lobby", "desk"], T0 - 120 * US, T0)).json()
+    del env.svc.policies["lobby"]                # the camera left the config (restart)
+    env.clock.advance(GRACE_S)
+    await hs.tick(env.svc)
+    r = await env.client.get(f"/api/v1/holds/{hold['id']}", headers=env.h("dana"))
+    assert (await r.json())["state"] == "lapsed"
+
+
 # ------------------------------------------------------------------ roles
 
 async def test_requester_cannot_approve_own_request(env):

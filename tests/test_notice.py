@@ -127,3 +127,15 @@ async def test_get_notice_and_signage_over_http(aiohttp_client):
     assert "ssh-ed25519 AAAAtestkey" in body
     r = await client.get("/notice/signage")
     assert r.status == 200 and "Video recording" in await r.text()
+
+
+async def test_full_app_notice_is_public_and_shows_the_real_signing_key(gateway_client, tmp_path):
+    from gateway.export import fingerprint, signing_key
+
+    client, app = await gateway_client()
+    r = await client.get("/notice")  # no Authorization header
+    assert r.status == 200
+    body = await r.text()
+    key = signing_key(tmp_path / "data")
+    assert fingerprint(key) in body
+    assert "-----BEGIN PUBLIC KEY-----" in body

@@ -225,6 +225,14 @@ def test_mid_stream_size_change_is_masked_at_both_sizes():
         assert_filled(y, u, v, SCREEN, f"frame {i}")
 
 
+def test_creation_time_is_reported_and_kept():
+    source = segment(start_text="2024-05-01T10:00:00Z")
+    result = redact(source, [SHELF_FILL])
+    assert result.creation_time_us == probe(source).creation_time_us == 1_714_557_600_000_000
+    assert probe(result.data).creation_time_us == result.creation_time_us
+    assert redact(segment(), [SHELF_FILL]).creation_time_us is None
+
+
 def test_audio_is_dropped_by_default_and_copied_on_request():
     source = segment(with_audio=True)
     assert probe(redact(source, [SHELF_FILL]).data).has_audio is False
@@ -247,7 +255,8 @@ def test_no_masks_takes_the_remux_path_and_keeps_the_bitstream():
     assert (result.frames, result.duration_us, result.width, result.height) == (30, 2_000_000,
                                                                                640, 360)
     info = probe(result.data)
-    assert not info.has_audio and info.creation_time_us == probe(source).creation_time_us
+    assert not info.has_audio
+    assert info.creation_time_us == result.creation_time_us == probe(source).creation_time_us
     # Not re-encoded: pixel-identical frames.
     for b, a in zip(decode(source), decode(result.data)):
         assert np.array_equal(planes(b)[0], planes(a)[0])

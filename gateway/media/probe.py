@@ -197,6 +197,7 @@ class RemuxStats:
     duration_us: int
     width: int
     height: int
+    creation_time_us: int | None
 
 
 def remux(data: bytes, keep_audio: bool) -> bytes:
@@ -239,5 +240,6 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
             if not pts:
                 raise BadRequest("the video stream has no packets", code=CORRUPT)
         ctx = vin.codec_context
-        stats = RemuxStats(len(pts), span_us(pts, last_duration, vin), ctx.width, ctx.height)
+        stats = RemuxStats(len(pts), span_us(pts, last_duration, vin), ctx.width, ctx.height,
+                           creation_time_us(container.metadata.get("creation_time")))
     return buf.getvalue(), stats

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from av.video.frame import PictureType
 
+from gateway.errors import BadRequest
 from gateway.media import probe as probe_mod
 from gateway.media.masking import Mask, MaskPlan, plan_for
 from gateway.media.probe import CORRUPT, corrupt_on_error, open_input, prepare_decoder
@@ -44,8 +45,8 @@ T = TypeVar("T")
 
 __all__ = ["Mask", "RedactResult", "redact", "draw_preview", "ENCODER_THREADS", "KEYFRAME_OPTIONS"]
 
-# libx264 threads: 0 lets x264 pick (1.5 x cores), measured fastest on 2 cores
-# (see bench/redact.md).
+# libx264 threads: 0 lets x264 pick (1.5 x cores). On 2 cores no fixed count
+# (1-4) measured reliably faster (see bench/redact.md).
 ENCODER_THREADS = 0
 # Keyframes only where the input had them: a decoded key frame goes to x264
 # with pict_type I, which forced-idr turns into an IDR; x264's own periodic
@@ -63,6 +64,7 @@ class RedactResult:
     width: int
     height: int
     reencoded: bool  # False when the no-mask remux path was taken
+    creation_time_us: int | None = None  # the input container's, as probe reports it
 
 
 def redact(
@@ -89,7 +91,8 @@ def _try_remux(data: bytes, keep_audio: bool) -> RedactResult | None:
         out, stats = probe_mod.remux_with_stats(data, keep_audio)
     except probe_mod.NotRemuxable:
         return None
-    return RedactResult(out, stats.frames, stats.duration_us, stats.width, stats.height, False)
+    return RedactResult(out, stats.frames, stats.duration_us, stats.width, stats.height, False,
+                        stats.creation_time_us)
 
 
 class _Encoder:
@@ -137,13 +140,13 @@ class _Encoder:
 
 
 def _even(n: int) -> int:
-    # libx264 in 4:2:0 needs even sizes; a (rare) odd source loses its last row/column.
+    # libx264 in 4:2:0 needs even sizes; a (rare) odd-sized source is scaled by a pixel.
     return max(2, n - n % 2)
 
 
 def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: int, preset: str,
                threads: int) -> RedactResult:
-    kind, container = open_input(data)
+    _, container = open_input(data)
     with container:
         vin = container.streams.video[0]
         prepare_decoder(vin)
@@ -163,9 +166,10 @@ def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: i
         finally:
             enc.close()
         if state.frames == 0:
-            raise probe_mod.BadRequest("the video stream has no decodable frame", code=CORRUPT)
+            raise BadRequest("the video stream has no decodable frame", code=CORRUPT)
         duration = probe_mod.span_us(state.pts, state.last_duration, vin)
-    return RedactResult(out, state.frames, duration, enc.width, enc.height, True)
+        created = probe_mod.creation_time_us(container.metadata.get("creation_time"))
+    return RedactResult(out, state.frames, duration, enc.width, enc.height, True, created)
 
 
 def _decode_and_mask(container, vin, ain, masks: tuple[Mask, ...], enc: "_Encoder",
@@ -286,14 +290,14 @@ def draw_preview(data: bytes, masks: Sequence[Mask], png_path: str) -> str:
     image (it is a file on disk); the outlines show where each mask sits.
     """
     masks = tuple(masks)
-    kind, container = open_input(data)
+    _, container = open_input(data)
     with container:
         vin = container.streams.video[0]
         prepare_decoder(vin)
         with corrupt_on_error("the video does not decode"):
             frame = next(iter(container.decode(vin)), None)
         if frame is None:
-            raise probe_mod.BadRequest("the video stream has no decodable frame", code=CORRUPT)
+            raise BadRequest("the video stream has no decodable frame", code=CORRUPT)
         frame = frame.reformat(format="yuv420p")
         apply_masks(frame, plan_for(masks, frame.width, frame.height))
         image = np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
