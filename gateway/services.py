@@ -23,7 +23,8 @@ from .clock import US, Clock
 from .config import CameraSettings, Settings
 from .crashpoints import crash_point
 from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
-from .media.redact import Mask, redact
+from .media.masking import Mask, masks_from_settings
+from .media.redact import redact
 from .metrics import Metrics
 from .models import Segment
 from .policy import Policy, load_policy, recompute_deadline, retention_seconds
@@ -69,7 +70,7 @@ class Services:
         """
         if self.storage.free_bytes() < self.settings.storage.min_free_bytes + len(data):
             raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
-        masks = [Mask(tuple(m.polygon), m.mode, m.zone) for m in camera.masks]
+        masks = masks_from_settings(camera.masks)
         t0 = time.perf_counter()
         result, info = await self.cpu(_process, data, masks, camera.audio)
         if masks:
@@ -258,7 +259,7 @@ def _past_deadline_counts(db, now_us: int) -> dict[str, int]:
     return out
 
 
-def _process(data: bytes, masks: list[Mask], keep_audio: bool):
+def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool):
     from .media.probe import probe
     info = probe(data)
     return redact(data, masks, keep_audio=keep_audio), info
