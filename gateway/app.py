@@ -24,6 +24,7 @@ from .purger import purge_loop, recover
 from .services import Services
 from .vault.keyring import KeyRing
 from .vault.storage import LocalStorage
+from .web import routes
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
 from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
@@ -57,14 +58,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     setup_push(app)
-    _setup_optional(app)
-    return app
-
-
-def _setup_optional(app: web.Application) -> None:
-    """Routes of parts that register themselves (notice, holds API, segments)."""
-    from .web import routes
     routes.setup(app)
+    return app
 
 
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ from .catalog import users as users_sql
 from .clock import SystemClock, iso
 from .config import load_settings
 from .media import synth
+from .policy_check import check as check_policies
 
 log = logging.getLogger("gateway.demo")
 
@@ -48,7 +49,7 @@ contact = "the library director (director@example.org)"
 id = "{camera}"
 name = "Reading room"
 policy = "{policy}"
-zone = "reading_room"
+zone = "reading_area"
 purpose = "physical security of the reading room"
 push_token_file = "{camera}.token"
 
@@ -125,6 +126,9 @@ async def camera_loop(base: str, token: str, interval: float, first_png: Path | 
 async def _main(directory: Path, port: int, interval: float, duration: float | None) -> None:
     cfg = prepare(directory, port)
     settings = load_settings(cfg)
+    violations = check_policies(settings)
+    if violations:  # the demo follows the same rules as `serve`
+        raise SystemExit("demo config breaks its policy:\n" + "\n".join(map(str, violations)))
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()  # opens catalog + key ring (created 0600 on first start)

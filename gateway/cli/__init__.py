@@ -4,31 +4,12 @@ functions as the web views. Subcommands live in this package, one module each.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import click
 
 from ..config import Settings, load_settings
 from ..errors import GatewayError
-
-#: (module, attribute) of each command registered on the main group; a module
-#: that is not in this build yet is skipped.
-_COMMANDS = [
-    ("gateway.cli.core", "serve_command"),
-    ("gateway.cli.core", "demo_command"),
-    ("gateway.cli.core", "check_command"),
-    ("gateway.cli.core", "purge_command"),
-    ("gateway.cli.core", "keys_group"),
-    ("gateway.cli.redact", "redact_command"),
-    ("gateway.cli.policy", "policy_group"),
-    ("gateway.cli.report", "report_command"),
-    ("gateway.cli.users", "users_group"),
-    ("gateway.cli.holds", "holds_group"),
-    ("gateway.cli.audit", "audit_group"),
-    ("gateway.cli.export", "export_group"),
-]
-
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
@@ -51,9 +32,22 @@ config_option = click.option("--config", "config_path", required=True,
                              type=click.Path(dir_okay=False),
                              help="Path to the gateway's config.toml.")
 
-for _mod, _attr in _COMMANDS:
-    try:
-        main.add_command(getattr(importlib.import_module(_mod), _attr))
-    except (ImportError, AttributeError) as _err:
-        if not isinstance(_err, ModuleNotFoundError) or _err.name != _mod:
-            raise
+
+def _register() -> None:
+    # Imported here: the command modules use the helpers above.
+    from .audit import audit_group
+    from .core import check_command, demo_command, keys_group, purge_command, serve_command
+    from .export import export_group
+    from .holds import holds_group
+    from .policy import policy_group
+    from .redact import redact_command
+    from .report import report_command
+    from .users import users_group
+
+    for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
+                redact_command, policy_group, report_command, users_group, holds_group,
+                audit_group, export_group):
+        main.add_command(cmd)
+
+
+_register()

@@ -43,10 +43,7 @@ def serve_command(config_path: str) -> None:
 
 
 def _refuse_policy_violations(settings) -> None:
-    try:
-        from ..policy_check import check
-    except ImportError:
-        return
+    from ..policy_check import check
     violations = check(settings)
     if violations:
         lines = "\n".join(f"  {v}" for v in violations)

@@ -29,8 +29,9 @@ def check_command(config_path: str) -> None:
         click.echo(f"{len(found)} violation{'s' if len(found) != 1 else ''}: "
                    "`serve` will not start until they are fixed", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {len(settings.cameras)} camera{'s' if len(settings.cameras) != 1 else ''} "
-               "comply with their policies")
+    n = len(settings.cameras)
+    click.echo(f"ok: {n} camera{'s comply' if n != 1 else ' complies'} with "
+               f"{'their policies' if n != 1 else 'its policy'}")
 
 
 @policy_group.command("list")

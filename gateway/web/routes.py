@@ -6,6 +6,8 @@ import logging
 
 from aiohttp import web
 
+from ..export import public_key_pem
+from ..notice import SIGNING_PUBLIC_KEY, setup_notice
 from .holds_api import setup_holds_api
 from .keys import SERVICES, SETTINGS
 from .segments_api import setup_segments_api
@@ -14,28 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def setup(app: web.Application) -> None:
-    try:
-        from ..notice import setup_notice
-    except ImportError:  # the policy pack's notice page is not in this build yet
-        pass
-    else:
-        setup_notice(app)
+    setup_notice(app)
     setup_holds_api(app)
     setup_segments_api(app)
-    _publish_signing_key(app)
-    app.on_startup.append(_exports_startup)
-
-
-def _publish_signing_key(app: web.Application) -> None:
-    """Put the export signing key's public half where the notice page shows it."""
-    try:
-        from ..notice import SIGNING_PUBLIC_KEY
-    except ImportError:  # no notice page in this build
-        return
-    from ..export import public_key_pem
-
-    # Set before the app is frozen; creates the key (0600) on the very first start.
+    # The export key's public half, shown on the notice page so anyone can check a
+    # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(app[SETTINGS].storage_path)
+    app.on_startup.append(_exports_startup)
 
 
 async def _exports_startup(app: web.Application) -> None:

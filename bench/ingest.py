@@ -1,0 +1,239 @@
+"""Ingest throughput with and without encryption, as a ratio, in one run.
+
+    .venv/bin/python bench/ingest.py [--segments 40] [--masked-segments 6] [--concurrency 4]
+
+Through the real HTTP path: ``create_app`` served by an aiohttp ``AppRunner``
+on 127.0.0.1, and an aiohttp client posting synthetic 1080p, 2 s, 15 fps
+H.264 segments (``gateway.media.synth``) the way cameras push them, several at
+once (``--concurrency``). Two cameras:
+
+  remux     no masks: the fast path (probe + remux, no re-encode)
+  masked    one shelf mask: decode, fill, re-encode with libx264
+
+Each is run with the real seal step (``encrypted``) and with the seal replaced
+by a plain copy (``plain``: ``gateway.services._seal`` monkeypatched to return
+the plaintext and its SHA-256; a bench, not product code). Rounds alternate
+encrypted/plain so that noise from a shared host hits both; each figure is the
+median of ``--rounds``. Reported: segments/s, input MB/s, and encrypted/plain.
+
+References: the seal step alone (``vault.format.seal``, MB/s, one thread) and,
+when ffmpeg is installed, ``ffmpeg -i in.mp4 -c copy -an out.mp4`` on the same
+segment, one process after another.
+
+Prints a table and writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import gateway.services as services_mod  # noqa: E402
+from gateway.app import create_app  # noqa: E402
+from gateway.config import parse_settings  # noqa: E402
+from gateway.media.synth import make_segment  # noqa: E402
+from gateway.vault import format as fmt  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TOKEN = "bench-camera-token-0123456789abcdef"
+SHELF_MASK = {"zone": "shelves", "polygon": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]],
+              "mode": "fill"}
+POLICY = """id = "bench72h"
+title = "Benchmark policy (72 h)"
+jurisdiction = "Benchmark"
+[retention]
+minimum = "72h"
+minimum_source = "bench"
+maximum = "30d"
+maximum_source = "bench"
+hold_request_grace = "72h"
+hold_review = "90d"
+"""
+
+_REAL_SEAL = services_mod._seal
+
+
+def _plain_seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
+    """The baseline: the same pipeline storing the masked MP4 as it is (never in production)."""
+    return plain, hashlib.sha256(plain).hexdigest()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_settings(root: Path, port: int):
+    (root / "policies").mkdir(parents=True, exist_ok=True)
+    (root / "policies" / "bench72h.toml").write_text(POLICY)
+
+    def cam(id: str, masks: list) -> dict:
+        return {"id": id, "name": id, "policy": "bench72h", "zone": "stacks",
+                "purpose": "benchmark", "push_token": TOKEN, "masks": masks}
+    return parse_settings({
+        "server": {"listen": f"127.0.0.1:{port}"},
+        "storage": {"path": str(root / "data"), "min_free_bytes": 0},
+        "policies_dir": str(root / "policies"),
+        "cameras": [cam("remux", []), cam("masked", [SHELF_MASK])],
+    })
+
+
+async def post_all(session: aiohttp.ClientSession, url: str, segments: list[bytes], count: int,
+                   concurrency: int) -> float:
+    """POST ``count`` segments, ``concurrency`` at a time; returns wall seconds."""
+    queue = list(range(count))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "video/mp4"}
+
+    async def worker() -> None:
+        while queue:
+            i = queue.pop()
+            async with session.post(url, data=segments[i % len(segments)], headers=headers) as r:
+                if r.status != 201:
+                    raise RuntimeError(f"upload failed: {r.status} {await r.text()}")
+                await r.read()
+
+    t = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t
+
+
+async def http_runs(args, segments: list[bytes]) -> dict:
+    root = Path(tempfile.mkdtemp(prefix="fg-bench-ingest-", dir=args.dir))
+    port = _free_port()
+    settings = build_settings(root, port)
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    mean_bytes = statistics.fmean(len(s) for s in segments)
+    out: dict = {}
+    try:
+        async with aiohttp.ClientSession() as session:
+            for path, count in (("remux", args.segments), ("masked", args.masked_segments)):
+                url = f"http://127.0.0.1:{port}/api/v1/cameras/{path}/segments"
+                await post_all(session, url, segments, args.concurrency, args.concurrency)  # warm-up
+                times: dict[str, list[float]] = {"encrypted": [], "plain": []}
+                for _ in range(args.rounds):
+                    for mode, seal in (("encrypted", _REAL_SEAL), ("plain", _plain_seal)):
+                        services_mod._seal = seal
+                        times[mode].append(await post_all(session, url, segments, count,
+                                                          args.concurrency))
+                services_mod._seal = _REAL_SEAL
+                out[path] = {}
+                for mode, ts in times.items():
+                    t = statistics.median(ts)
+                    out[path][mode] = {"segments": count, "seconds_median": t, "runs": ts,
+                                       "segments_per_s": count / t,
+                                       "mb_per_s": count * mean_bytes / t / 1e6}
+                out[path]["ratio_encrypted_over_plain"] = (
+                    out[path]["encrypted"]["segments_per_s"] / out[path]["plain"]["segments_per_s"])
+    finally:
+        services_mod._seal = _REAL_SEAL
+        await runner.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def seal_alone(segment: bytes, seconds: float = 2.0) -> dict:
+    """The seal step with nothing around it: MB/s on one thread."""
+    key, key_id = fmt.new_data_key(), fmt.new_key_id()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fmt.seal(segment, key, key_id)
+        n += 1
+    dt = time.perf_counter() - t0
+    return {"segments_per_s": n / dt, "mb_per_s": n * len(segment) / dt / 1e6}
+
+
+def ffmpeg_remux(segment: bytes, runs: int, workdir: Path) -> dict | None:
+    """``ffmpeg -i in.mp4 -c copy -an out.mp4``, one process after another."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    src, dst = workdir / "in.mp4", workdir / "out.mp4"
+    src.write_bytes(segment)
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(src), "-c", "copy", "-an", str(dst)],
+                       check=True)
+    dt = time.perf_counter() - t0
+    return {"segments_per_s": runs / dt, "mb_per_s": runs * len(segment) / dt / 1e6, "runs": runs}
+
+
+def print_table(r: dict) -> None:
+    seg = r["segment"]
+    print(f"segment: {seg['width']}x{seg['height']}, {seg['seconds']:g} s at {seg['fps']} fps, "
+          f"{seg['mean_bytes'] / 1e3:.0f} kB mean; concurrency {r['concurrency']}, "
+          f"median of {r['rounds']} rounds")
+    print(f"{'path':<8} {'mode':<10} {'segments/s':>11} {'MB/s':>8} {'enc/plain':>10}")
+    for path in ("remux", "masked"):
+        p = r["http"][path]
+        for mode in ("encrypted", "plain"):
+            ratio = f"{p['ratio_encrypted_over_plain']:.3f}" if mode == "encrypted" else ""
+            print(f"{path:<8} {mode:<10} {p[mode]['segments_per_s']:>11.2f} "
+                  f"{p[mode]['mb_per_s']:>8.2f} {ratio:>10}")
+    s = r["seal_alone"]
+    print(f"seal step alone (1 thread): {s['mb_per_s']:.0f} MB/s "
+          f"({s['segments_per_s']:.0f} segments/s)")
+    f = r["ffmpeg_remux"]
+    if f:
+        print(f"ffmpeg -c copy -an, process per segment: {f['segments_per_s']:.1f} segments/s "
+              f"({f['mb_per_s']:.1f} MB/s)")
+    else:
+        print("ffmpeg: not installed (reference skipped)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--segments", type=int, default=40, help="per round, remux camera")
+    ap.add_argument("--masked-segments", type=int, default=6, help="per round, masked camera")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=4, help="uploads in flight")
+    ap.add_argument("--width", type=int, default=1920)
+    ap.add_argument("--height", type=int, default=1080)
+    ap.add_argument("--fps", type=int, default=15)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--distinct", type=int, default=4, help="distinct synthetic segments")
+    ap.add_argument("--dir", default=None, help="parent of the temp data dir")
+    ap.add_argument("--out", default=str(RESULTS / "ingest.json"))
+    args = ap.parse_args()
+
+    segments = [make_segment(args.seconds, args.fps, args.width, args.height, seed=i)
+                for i in range(args.distinct)]
+    mean_bytes = statistics.fmean(len(s) for s in segments)
+    http = asyncio.run(http_runs(args, segments))
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        ff = ffmpeg_remux(segments[0], 30, Path(tmp))
+    result = {
+        "segment": {"width": args.width, "height": args.height, "fps": args.fps,
+                    "seconds": args.seconds, "mean_bytes": mean_bytes},
+        "concurrency": args.concurrency, "rounds": args.rounds, "http": http,
+        "seal_alone": seal_alone(segments[0]), "ffmpeg_remux": ff,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+    }
+    print_table(result)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""`footage-gateway demo` (what `make demo` runs): a new user sees footage masked,
+sealed and destroyed on time within a minute."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_shows_masking_sealing_and_destruction_within_a_minute(tmp_path):
+    port = free_port()
+    out = subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import main; main()", "demo", "--dir",
+         str(tmp_path / "demo"), "--port", str(port), "--interval", "3", "--duration", "42"],
+        capture_output=True, text=True, timeout=120)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert f"footage-gateway demo on http://127.0.0.1:{port}" in log
+    for role in ("director", "staff", "auditor"):
+        assert re.search(rf"^\s+{role}\s+\S{{20,}}$", log, re.M), log[:2000]
+    stored = re.findall(r"stored ([0-9a-f]{32}) \(masked, sealed", log)
+    destroyed = re.findall(r"destroyed segment ([0-9a-f]{32}) .*?key erased ([0-9.]+) s after", log)
+    assert len(stored) >= 5, log[-3000:]
+    assert destroyed, "nothing destroyed within 42 s: " + log[-3000:]
+    assert destroyed[0][0] == stored[0]  # oldest first
+    assert all(float(lag) < 2.0 for _, lag in destroyed)
+    assert "Traceback" not in log
+
+    data = tmp_path / "demo" / "data"
+    assert (data / "keyring").stat().st_mode & 0o777 == 0o600
+    files = list((data / "segments").rglob("*.fgs"))
+    assert files and all(b"ftyp" not in f.read_bytes() for f in files)
