@@ -174,7 +174,7 @@ GOOD = 'id = "lobby"\nname = "Lobby"\nzone = "entrance"\npurpose = "physical sec
 def test_cli_exits_0_on_a_compliant_config(tmp_path):
     r = CliRunner().invoke(policy_group, ["check", "--config", _config(tmp_path, GOOD)])
     assert r.exit_code == 0, r.output
-    assert "ok: 1 camera comply" in r.output
+    assert "ok: 1 camera complies with its policy" in r.output
 
 
 def test_cli_lists_each_violation_on_one_line_and_exits_1(tmp_path):
