@@ -200,8 +200,8 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
     export takes only footage under an active hold, only within the hold's
     cameras and window, on a ground every camera's policy allows for the
     recipient, with the document's reference (and the counsel consulted when
-    the policy requires it). A court-order export with no reference uses the
-    order recorded on the hold.
+    the policy requires it). A court-order export discloses under the order
+    recorded on the hold, and only once one is recorded.
     """
     if actor.role not in approvers:
         raise Forbidden(f"role {actor.role!r} may not export footage (needs: "
@@ -213,7 +213,16 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
         raise Conflict(f"hold {hold.id} reached its review date {iso(hold.review_us)} without "
                        "renewal: it has expired", code="hold_not_active")
     reference = req.reference.strip()
-    if not reference and req.ground == "court_order" and hold.court_order_ref:
+    if req.ground == "court_order":
+        # The order is served on the hold (preserve until an order is served); the
+        # export discloses under that order and no other.
+        if not hold.court_order_ref:
+            raise Conflict(f"hold {hold.id} has no court order recorded: record it first "
+                           f"(POST /api/v1/holds/{hold.id}/court-order)",
+                           code="court_order_missing")
+        if reference and reference != hold.court_order_ref:
+            raise BadRequest(f"reference {reference!r} is not the court order recorded on hold "
+                             f"{hold.id} ({hold.court_order_ref!r})", code="reference_mismatch")
         reference = hold.court_order_ref
     if not reference:
         raise BadRequest("the disclosure's document reference (court order number, subpoena, "
@@ -252,17 +261,18 @@ def check_view(actor: Actor, camera: str, start_us: int, end_us: int, reason: st
 
     The role must be one the camera's policy lets view (``access.view_roles``;
     auditors and admins never). Staff, where the policy lets them, see only
-    segments covered by a live hold they requested themselves (to confirm the
-    incident they flagged). Every view needs a stated reason.
+    segments covered by an approved (active) hold they requested themselves, to
+    confirm the incident they flagged; a pending request is not enough, so no
+    footage is seen without a director's decision. Every view needs a reason.
     """
     if actor.role not in VIEWERS or actor.role not in view_roles:
         raise Forbidden(f"role {actor.role!r} may not view this camera's footage (its policy "
                         f"allows: {', '.join(view_roles)})")
     require_reason(reason)
     if actor.role == "staff" and not any(
-            h.requested_by == actor.name and h.state in ("requested", "active")
+            h.requested_by == actor.name and h.state == "active"
             and h.covers(camera, start_us, end_us) for h in live_holds):
-        raise Forbidden("staff may view only footage under a hold they requested",
+        raise Forbidden("staff may view only footage under an approved hold they requested",
                         code="not_your_hold")
 
 

@@ -34,7 +34,7 @@ async def env(aiohttp_client, tmp_path) -> Env:
 
 
 async def active_hold(env: Env, cameras=("lobby",), seeds=(0, 1),
-                      base: int = T0) -> tuple[dict, list]:
+                      base: int = T0, record_order: bool = True) -> tuple[dict, list]:
     """An approved hold over two lobby segments (and a desk segment outside the hold)."""
     segs = [await env.ingest("lobby", base - (60 - 2 * i) * US, seed=s)
             for i, s in enumerate(seeds)]
@@ -42,6 +42,10 @@ async def active_hold(env: Env, cameras=("lobby",), seeds=(0, 1),
     hold = await (await env.request("sam", list(cameras), base - 120 * US, base)).json()
     r = await env.post("dana", f"/api/v1/holds/{hold['id']}/approve", {"note": "ok"})
     assert r.status == 200
+    if record_order:  # the order served on the hold: court-order exports disclose under it
+        r = await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order",
+                           {"reference": EXPORT["reference"]})
+        assert r.status == 200
     return await r.json(), segs
 
 
@@ -97,15 +101,18 @@ async def test_refused_on_a_ground_the_policy_does_not_allow(env, ground, recipi
 
 
 async def test_refused_without_a_reference_or_counsel(env):
-    hold, _ = await active_hold(env)
-    status, body = await build(env, hold["id"], reference="")
-    assert (status, body["error"]["code"]) == (400, "reference_required")
-    status, body = await build(env, hold["id"], counsel=" ")
+    hold, _ = await active_hold(env, record_order=False)
+    status, body = await build(env, hold["id"])
+    assert (status, body["error"]["code"]) == (409, "court_order_missing")
+    await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order", {"reference": "CO-5"})
+    status, body = await build(env, hold["id"], reference="CO-6")
+    assert (status, body["error"]["code"]) == (400, "reference_mismatch")
+    status, body = await build(env, hold["id"], counsel=" ", reference="")
     assert (status, body["error"]["code"]) == (400, "counsel_required")
 
 
 async def test_court_order_recorded_on_the_hold_is_the_reference(env):
-    hold, _ = await active_hold(env)
+    hold, _ = await active_hold(env, record_order=False)
     r = await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order",
                        {"reference": "CO-77"})
     assert r.status == 200 and (await r.json())["court_order"] == "CO-77"
@@ -139,7 +146,7 @@ async def test_package_holds_exactly_the_holds_clips(env, tmp_path):
     assert manifest["export"]["reference"] == EXPORT["reference"]
     custody = json.loads((root / "custody.json").read_bytes())
     actions = [e["action"] for e in custody["audit"]]
-    assert actions[:3] == ["hold.request", "hold.approve", "export.create"]
+    assert actions[:4] == ["hold.request", "hold.approve", "hold.court_order", "export.create"]
 
 
 @needs_tools
@@ -245,7 +252,7 @@ async def test_cli_builds_a_package_with_progress_and_it_verifies(env, tmp_path)
                    + cams)
     out = tmp_path / "delivered"
     args = ["export", "create", str(hold["id"]), "--as", "dana", "--ground", "court_order",
-            "--reference", "CO-9", "--recipient", "law_enforcement", "--counsel", "J. Doe",
+            "--reference", EXPORT["reference"], "--recipient", "law_enforcement", "--counsel", "J. Doe",
             "--reason", "order served", "--out", str(out), "--config", str(cfg)]
     r = await asyncio.to_thread(CliRunner().invoke, main, args)
     assert r.exit_code == 0, r.output
@@ -268,7 +275,7 @@ async def test_progress_is_reported_per_clip(env):
     hold, _ = await active_hold(env)
     seen = []
     e = await hs.create_export(env.svc, hold["id"], hs.Actor("dana", "director"),
-                               ground="court_order", reference="CO-1",
+                               ground="court_order", reference=EXPORT["reference"],
                                recipient="law_enforcement", counsel="c", reason="r",
                                progress=lambda done, total: seen.append((done, total)))
     assert e.state == "ready" and seen == [(1, 2), (2, 2)]

@@ -304,7 +304,10 @@ async def test_staff_view_only_under_their_own_hold(env):
     assert (await env.client.get(url, headers=env.h("sam"))).status == 403
     await env.request("sue", ["lobby"], T0 - 120 * US, T0)
     assert (await env.client.get(url, headers=env.h("sam"))).status == 403
-    await env.request("sam", ["lobby"], T0 - 120 * US, T0)
+    own = await (await env.request("sam", ["lobby"], T0 - 120 * US, T0)).json()
+    # A pending request is not enough: no footage is seen without a director's decision.
+    assert (await env.client.get(url, headers=env.h("sam"))).status == 403
+    assert (await env.post("dana", f"/api/v1/holds/{own['id']}/approve")).status == 200
     assert (await env.client.get(url, headers=env.h("sam"))).status == 200
 
 
