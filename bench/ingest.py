@@ -147,7 +147,8 @@ async def http_runs(args, segments: list[bytes]) -> dict:
                                        "segments_per_s": count / t,
                                        "mb_per_s": count * mean_bytes / t / 1e6}
                 # Each round's pair ran back to back: their ratio cancels most host drift.
-                pairs = [t_plain / t_enc for t_enc, t_plain in zip(times["encrypted"], times["plain"])]
+                pairs = [t_plain / t_enc
+                         for t_enc, t_plain in zip(times["encrypted"], times["plain"])]
                 out[path]["ratio_encrypted_over_plain"] = statistics.median(pairs)
                 out[path]["ratio_per_round"] = pairs
     finally:

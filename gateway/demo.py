@@ -26,6 +26,7 @@ from .clock import SystemClock, iso
 from .config import load_settings
 from .media import synth
 from .policy_check import check as check_policies
+from .web.accesslog import PrivateAccessLogger
 
 log = logging.getLogger("gateway.demo")
 
@@ -130,7 +131,7 @@ async def _main(directory: Path, port: int, interval: float, duration: float | N
     if violations:  # the demo follows the same rules as `serve`
         raise SystemExit("demo config breaks its policy:\n" + "\n".join(map(str, violations)))
     app = create_app(settings)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger)
     await runner.setup()  # opens catalog + key ring (created 0600 on first start)
     tokens = ensure_users(settings)
     site = web.TCPSite(runner, settings.server.host, settings.server.port)

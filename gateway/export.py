@@ -120,7 +120,8 @@ class PackageWriter:
         self.root = f"export-{export_id}"
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.tmp.unlink(missing_ok=True)  # a leftover of a crashed build; never follow a link
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         self._fh = os.fdopen(fd, "wb")
         self._zip = zipfile.ZipFile(self._fh, "w", compression=zipfile.ZIP_STORED)
         self.hashes: dict[str, str] = {}

@@ -149,8 +149,13 @@ async def act(svc: Services, hold_id: int, action: str, actor: Actor, *, note: s
                               "court_order": new.court_order_ref})
             return new
     new = await svc.catalog.run(tx)
-    if new.preserves_until() is None and svc.wake_purger is not None:
-        svc.wake_purger.set()  # footage past its deadline goes now, not at the next wake-up
+    if new.preserves_until() is None:
+        # The hold ended: its packages go with it, so no plaintext outlives the footage.
+        for e in await svc.catalog.run(exp_sql.exports_of_hold, new.id):
+            if e.state in ("building", "ready"):
+                await _delete_package(svc, e.id, f"hold {new.id} {new.state}")
+        if svc.wake_purger is not None:
+            svc.wake_purger.set()  # footage past its deadline goes now, not at the next wake-up
     return new
 
 
@@ -363,6 +368,9 @@ async def export_package(svc: Services, export_id: int, actor: Actor) -> Path:
     hold = await svc.catalog.run(holds_sql.get_hold, e.hold_id)
     if actor.role not in _roles(svc, hold.cameras, "disclosures"):
         raise Forbidden(f"role {actor.role!r} may not download exports")
+    if hold.state != "active":
+        raise Conflict(f"hold {hold.id} is {hold.state}: its exports are no longer available",
+                       code="gone")
     path = export_path(svc, export_id)
     if e.state != "ready" or e.expires_us <= svc.clock.now_us() or not path.exists():
         raise Conflict(f"export {export_id} is {e.state}; its package is no longer kept "

@@ -37,6 +37,7 @@ MAX_SLEEP_S = 30.0
 class PurgeOutcome:
     destroyed: list[Segment] = field(default_factory=list)
     kept: int = 0
+    next_release_us: int | None = None  # when the first kept segment stops being preserved
 
 
 def _shred_batch(db: Catalog, segs: list[Segment], now_us: int) -> list[Segment]:
@@ -67,6 +68,9 @@ async def purge_once(svc: Services) -> PurgeOutcome:
         cursor = (page[-1].deadline_us, page[-1].id)
         plan = retention.plan_purge(page, holds, now)
         out.kept += len(plan.kept)
+        for k in plan.kept:
+            if out.next_release_us is None or k.until_us < out.next_release_us:
+                out.next_release_us = k.until_us
         if not plan.destroy:
             continue
         shredded = await svc.catalog.run(_shred_batch, list(plan.destroy), svc.clock.now_us())
@@ -126,11 +130,13 @@ async def purge_loop(svc: Services, wake: asyncio.Event) -> None:
         try:
             # Holds first: one that lapsed or expired releases its footage in this same pass.
             await holds_tick(svc)
-            await purge_once(svc)
+            out = await purge_once(svc)
             now = svc.clock.now_us()
             nxt = await svc.catalog.run(seg_sql.next_deadline_after, now)
             holds = await svc.catalog.run(holds_sql.live_holds)
             wake_at = retention.next_wake(nxt, holds, now, MAX_SLEEP_S)
+            if out.next_release_us is not None:
+                wake_at = max(now, min(wake_at, out.next_release_us))
             delay = max(0.0, (wake_at - svc.clock.now_us()) / US)
         except asyncio.CancelledError:
             raise

@@ -35,15 +35,28 @@ class PurgePlan:
     kept: tuple[Kept, ...]
 
 
-def preserving_hold(seg: Segment, holds: Iterable[Hold], now_us: int) -> Hold | None:
-    """The live hold (if any) that preserves this segment at ``now_us``; longest-lived first."""
-    best: Hold | None = None
+def preserved_until(seg: Segment, h: Hold) -> int | None:
+    """Until when hold ``h`` keeps ``seg`` (None: it does not cover it).
+
+    A pending request keeps a segment at most one grace period past the
+    segment's own deadline, however often it is filed again: only a director's
+    approval keeps footage longer.
+    """
+    until = h.preserves_until()
+    if until is None or not h.covers(seg.camera, seg.start_us, seg.end_us):
+        return None
+    if h.state == "requested":
+        until = min(until, seg.deadline_us + (h.grace_until_us - h.requested_us))
+    return until
+
+
+def preserving_hold(seg: Segment, holds: Iterable[Hold], now_us: int) -> tuple[Hold, int] | None:
+    """The live hold that preserves this segment at ``now_us`` longest, and until when."""
+    best: tuple[Hold, int] | None = None
     for h in holds:
-        until = h.preserves_until()
-        if until is None or until <= now_us or not h.covers(seg.camera, seg.start_us, seg.end_us):
-            continue
-        if best is None or until > (best.preserves_until() or 0):
-            best = h
+        until = preserved_until(seg, h)
+        if until is not None and until > now_us and (best is None or until > best[1]):
+            best = (h, until)
     return best
 
 
@@ -54,11 +67,11 @@ def plan_purge(due: Sequence[Segment], holds: Sequence[Hold], now_us: int) -> Pu
     for seg in due:
         if seg.deadline_us > now_us or seg.state == "shredded":
             continue
-        h = preserving_hold(seg, holds, now_us)
-        if h is None:
+        found = preserving_hold(seg, holds, now_us)
+        if found is None:
             destroy.append(seg)
         else:
-            kept.append(Kept(seg, h.id, h.preserves_until() or now_us))
+            kept.append(Kept(seg, found[0].id, found[1]))
     return PurgePlan(tuple(destroy), tuple(kept))
 
 

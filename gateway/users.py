@@ -6,6 +6,7 @@ login. Every change and every login attempt is an audit entry.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -26,6 +27,7 @@ MIN_PASSWORD = 12
 TOKEN_PREFIX = "fgw_"
 
 _hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("footage-gateway: no such user")
 
 
 async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
@@ -91,15 +93,19 @@ async def revoke_tokens(db: AsyncCatalog, clock: Clock, name: str, actor: Actor)
 async def login(db: AsyncCatalog, clock: Clock, name: str, password: str) -> Actor:
     """Check a password; audited either way. Unauthorized without saying which part was wrong."""
     row = await db.run(users_sql.get_user, name)
-    ok = False
-    if row is not None and row[3] is not None and not row[4]:
-        try:
-            ok = _hasher.verify(row[3], password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+    usable = row is not None and row[3] is not None and not row[4]
+    # Always run argon2 (on a dummy hash for unknown users) so timing does not
+    # tell which user names exist.
+    try:
+        ok = _hasher.verify(row[3] if usable else _DUMMY_HASH, password) and usable
+    except (VerificationError, InvalidHashError):
+        ok = False
     role = row[2] if row else "unknown"
-    await db.run(audit_log.append, clock.now_us(), name, role,
-                 "login" if ok else "login.failed", f"user:{name}", "", {})
+    # An unknown name may be a password typed in the wrong field: the append-only
+    # log keeps only a digest of it.
+    who = name if row else "unknown:" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    await db.run(audit_log.append, clock.now_us(), who, role,
+                 "login" if ok else "login.failed", f"user:{who}", "", {})
     if not ok:
         raise Unauthorized("wrong user name or password")
     return Actor(name, role)

@@ -74,7 +74,17 @@ def test_hold_must_cover_camera_and_overlap_window():
 def test_longest_lived_hold_wins():
     s = seg(1)
     short, long = hold(1, "requested", grace_s=30), hold(2, "active", review_s=900)
-    assert preserving_hold(s, [short, long], T0 + 20 * US).id == 2
+    assert preserving_hold(s, [short, long], T0 + 20 * US) == (long, T0 + 900 * US)
+
+
+def test_pending_request_keeps_a_segment_at_most_grace_past_its_deadline():
+    s = seg(1, deadline_s=10)
+    # Filed (again) at T0+100 with a 50 s grace: it may not reach past deadline + 50 s.
+    refiled = Hold(9, "requested", ("lobby",), T0, T0 + 100 * US, "INC", "r", "staff1",
+                   T0 + 100 * US, T0 + 150 * US)
+    plan = plan_purge([s], [refiled], T0 + 59 * US)
+    assert plan.destroy == () and plan.kept[0].until_us == T0 + 60 * US
+    assert plan_purge([s], [refiled], T0 + 60 * US).destroy == (s,)
 
 
 def test_next_wake_is_the_earliest_of_deadline_hold_end_and_cap():

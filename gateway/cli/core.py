@@ -31,6 +31,7 @@ def serve_command(config_path: str) -> None:
     from aiohttp import web
 
     from ..app import create_app
+    from ..web.accesslog import PrivateAccessLogger
     settings = settings_from(config_path)
     try:
         _refuse_policy_violations(settings)
@@ -39,7 +40,8 @@ def serve_command(config_path: str) -> None:
         KeyRing.open(settings.keyring_path, create=True)
     except GatewayError as err:
         _fail(f"refusing to start: {err.message}", 2)
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo)
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
+                access_log_class=PrivateAccessLogger)
 
 
 def _refuse_policy_violations(settings) -> None:

@@ -27,20 +27,31 @@ def export_group() -> None:
 @export_group.command("verify")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False),
-              help="The gateway's public key (PEM, from its notice page). Default: the key "
-                   "in the package, whose fingerprint you must compare yourself.")
-def verify_command(path: str, key_file: str | None) -> None:
-    """Check a package directory (or its zip): exit 0 valid, 1 invalid with what failed."""
+              help="The gateway's public key (PEM, from its notice page).")
+@click.option("--fingerprint", "expected_fp", default=None,
+              help="The SHA-256 fingerprint of the gateway's key, from its notice page.")
+def verify_command(path: str, key_file: str | None, expected_fp: str | None) -> None:
+    """Check a package directory (or its zip): exit 0 valid, 1 invalid with what failed.
+
+    Give --key or --fingerprint to check who signed it; without either, only the
+    package's integrity is proven (it could be re-signed by anyone).
+    """
     key = Path(key_file).read_bytes() if key_file else None
     rep = pkg.verify_package(Path(path), key)
-    for p in rep.problems:
+    problems = list(rep.problems)
+    if expected_fp and rep.ok and rep.key_sha256 != expected_fp.strip().lower():
+        problems.append(f"signed by key {rep.key_sha256}, not by {expected_fp.strip().lower()}")
+    for p in problems:
         click.echo(f"FAIL {p}")
-    if not rep.ok:
-        click.echo(f"package INVALID: {len(rep.problems)} problem(s)")
+    if problems:
+        click.echo(f"package INVALID: {len(problems)} problem(s)")
         sys.exit(1)
     click.echo(f"package valid: {rep.clips} clip(s), every file matches the signed manifest")
-    click.echo(f"signing key SHA-256 {rep.key_sha256}"
-               + ("" if key_file else " (compare with the gateway's notice page)"))
+    click.echo(f"signing key SHA-256 {rep.key_sha256}")
+    if not (key_file or expected_fp):
+        click.echo("UNAUTHENTICATED: signed by the key shipped inside the package; it proves "
+                   "origin only if that fingerprint matches the gateway's notice page "
+                   "(or run again with --key or --fingerprint)")
 
 
 @export_group.command("create")

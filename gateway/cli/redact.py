@@ -7,6 +7,8 @@ before putting them in the configuration.
 
 from __future__ import annotations
 
+import os
+
 import math
 from pathlib import Path
 
@@ -82,7 +84,10 @@ def redact_command(input_path: Path, output_path: Path, masks, mode: str, zone: 
             draw_preview(data, mask_list, str(preview))
     except GatewayError as exc:
         raise click.ClickException(f"{input_path}: {exc.message}") from None
-    output_path.write_bytes(result.data)
+    # Masked footage is still footage: the output is private to its owner (0600).
+    fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(result.data)
     click.echo(f"{output_path}: {result.frames} frames, {result.width}x{result.height}, "
                f"{result.duration_us / 1e6:.2f} s, {len(mask_list)} mask(s) ({mode})")
     if preview is not None:

@@ -72,11 +72,22 @@ def _cameras(body: dict, required: bool = True) -> list[str] | None:
     return v
 
 
-def _hold_id(request: web.Request) -> int:
+#: SQLite integers are signed 64-bit; anything larger is a bad id, not a server error.
+MAX_ID = 2**63 - 1
+
+
+def _int_param(text: str, what: str, code: str) -> int:
     try:
-        return int(request.match_info["id"])
+        value = int(text)
     except ValueError:
-        raise BadRequest("hold id must be an integer", code="bad_id") from None
+        raise BadRequest(f"{what} must be an integer", code=code) from None
+    if not 0 <= value <= MAX_ID:
+        raise BadRequest(f"{what} must be between 0 and {MAX_ID}", code=code)
+    return value
+
+
+def _hold_id(request: web.Request) -> int:
+    return _int_param(request.match_info["id"], "hold id", "bad_id")
 
 
 def _actor(request: web.Request, *roles: str) -> Actor:
@@ -147,10 +158,7 @@ async def create_export(request: web.Request) -> web.Response:
 
 async def download_export(request: web.Request) -> web.StreamResponse:
     actor = _actor(request, "director")
-    try:
-        export_id = int(request.match_info["id"])
-    except ValueError:
-        raise BadRequest("export id must be an integer", code="bad_id") from None
+    export_id = _int_param(request.match_info["id"], "export id", "bad_id")
     path = await hs.export_package(request.app[SERVICES], export_id, actor)
     return web.FileResponse(path, headers={
         "Content-Type": "application/zip", "Cache-Control": "no-store",
@@ -159,10 +167,7 @@ async def download_export(request: web.Request) -> web.StreamResponse:
 
 async def audit_entries(request: web.Request) -> web.Response:
     _actor(request, *AUDIT_READERS)
-    try:
-        since = int(request.query.get("since", "0"))
-    except ValueError:
-        raise BadRequest("since must be an integer (a seq)", code="bad_query") from None
+    since = _int_param(request.query.get("since", "0"), "since (an audit seq)", "bad_query")
 
     def page(db):
         out = []
