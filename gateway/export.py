@@ -195,12 +195,33 @@ class PackageReport:
         self.problems.append(msg)
 
 
+#: A package larger than this (unpacked) is refused by ``verify``: a zip bomb
+#: must not exhaust the checker's memory. Exports are a handful of clips.
+MAX_PACKAGE_BYTES = 8 * 1024**3
+
+
+class PackageTooLarge(OSError):
+    pass
+
+
 def _read_files(path: Path) -> dict[str, bytes]:
-    """name -> bytes of every file in a package directory or zip (names relative to its root)."""
+    """name -> bytes of every file in a package directory or zip (names relative to its root).
+
+    Symlinks are refused (a package is plain files), and so is anything that
+    unpacks to more than MAX_PACKAGE_BYTES.
+    """
     if path.is_dir():
-        return {p.relative_to(path).as_posix(): p.read_bytes()
-                for p in sorted(path.rglob("*")) if p.is_file()}
+        entries = sorted(path.rglob("*"))
+        links = [p for p in entries if p.is_symlink()]
+        if links:
+            raise OSError(f"package contains a symlink: {links[0].relative_to(path)}")
+        files = [p for p in entries if p.is_file()]
+        if sum(p.stat().st_size for p in files) > MAX_PACKAGE_BYTES:
+            raise PackageTooLarge(f"package is larger than {MAX_PACKAGE_BYTES} bytes")
+        return {p.relative_to(path).as_posix(): p.read_bytes() for p in files}
     with zipfile.ZipFile(path) as z:
+        if sum(i.file_size for i in z.infolist()) > MAX_PACKAGE_BYTES:
+            raise PackageTooLarge(f"package unpacks to more than {MAX_PACKAGE_BYTES} bytes")
         names = [n for n in z.namelist() if not n.endswith("/")]
         roots = {PurePosixPath(n).parts[0] for n in names}
         strip = len(next(iter(roots))) + 1 if len(roots) == 1 and all(

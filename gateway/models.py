@@ -70,3 +70,10 @@ class PurgeReceipt:
     sha256: str
     reason: str
     id: int | None = field(default=None)
+    released_us: int | None = None  # deadline, or later if a hold kept it
+
+    @property
+    def lag_us(self) -> int:
+        """destroyed_at - the instant it became destroyable (never counts a hold as lateness)."""
+        return self.destroyed_at_us - (self.released_us if self.released_us is not None
+                                       else self.deadline_us)

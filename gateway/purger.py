@@ -22,7 +22,7 @@ from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US
 from .crashpoints import crash_point
 from .holds_service import tick as holds_tick
-from .models import Segment
+from .models import PurgeReceipt, Segment
 from .services import Services
 from .vault.storage import LocalStorage
 
@@ -49,13 +49,18 @@ def _shred_batch(db: Catalog, segs: list[Segment], now_us: int) -> list[Segment]
     return done
 
 
-def _finish(db: Catalog, seg: Segment, reason: str) -> None:
+def _finish(db: Catalog, seg: Segment, reason: str) -> PurgeReceipt:
+    """Receipt + audit entry, in one transaction; the row goes."""
+    released = retention.released_at(seg, holds_sql.holds_covering(db, seg.camera, seg.start_us,
+                                                                   seg.end_us), seg.shredded_us)
     with db.tx():
-        receipt = seg_sql.finish_purge(db, seg, reason)
+        receipt = seg_sql.finish_purge(db, seg, reason, released)
         audit_log.append(db, receipt.destroyed_at_us, "system", "system", "purge",
                          f"segment:{seg.uid}", reason,
                          {"camera": seg.camera, "deadline_us": seg.deadline_us,
+                          "released_us": released,
                           "destroyed_at_us": receipt.destroyed_at_us, "sha256": seg.sha256})
+    return receipt
 
 
 async def purge_once(svc: Services) -> PurgeOutcome:
@@ -78,14 +83,15 @@ async def purge_once(svc: Services) -> PurgeOutcome:
         for seg in shredded:
             await svc.cpu(svc.storage.delete, seg.uid)
             crash_point("purge.unlinked")
-            await svc.catalog.run(_finish, seg, "retention deadline passed")
+            receipt = await svc.catalog.run(_finish, seg, "retention deadline passed")
             crash_point("purge.receipt")
             svc.metrics.purged.labels(seg.camera).inc()
-            svc.metrics.purge_lag.observe(max(0, seg.shredded_us - seg.deadline_us) / US)
+            svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
             out.destroyed.append(seg)
-            log.info("destroyed segment %s (camera %s): key erased %.3f s after its deadline, "
-                     "file unlinked, receipt written", seg.uid, seg.camera,
-                     (seg.shredded_us - seg.deadline_us) / US)
+            held = receipt.released_us is not None and receipt.released_us > seg.deadline_us
+            log.info("destroyed segment %s (camera %s): key erased %.3f s after %s, "
+                     "file unlinked, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
+                     "the hold that kept it ended" if held else "its deadline")
     return out
 
 

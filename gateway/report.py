@@ -133,16 +133,19 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
 
 
 def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold]) -> dict:
-    lags = sorted((r.destroyed_at_us - r.deadline_us) / US for r in recs)
+    # Lag is measured from when a segment became destroyable: its deadline, or the
+    # end of a hold that kept it (receipts before migration 0004: the deadline).
+    lags = sorted(r.lag_us / US for r in recs)
     hist = lag_histogram(lags)
     early = [r for r in recs if r.destroyed_at_us < r.deadline_us]
-    late = [r for r in recs
-            if r.destroyed_at_us - r.deadline_us > LATE_AFTER_S * US and not _held(holds, r)]
+    late = [r for r in recs if r.lag_us > LATE_AFTER_S * US
+            and (r.released_us is not None or not _held(holds, r))]
     per_cam: dict[str, list[float]] = {}
     for r in recs:
-        per_cam.setdefault(r.camera, []).append((r.destroyed_at_us - r.deadline_us) / US)
+        per_cam.setdefault(r.camera, []).append(r.lag_us / US)
     return {
         "total": len(recs),
+        "held": sum(1 for r in recs if r.released_us is not None and r.released_us > r.deadline_us),
         "p50": approx(percentile(lags, 50)), "p95": approx(percentile(lags, 95)),
         "max": approx(lags[-1] if lags else None),
         "hist": hist, "bars": svg_bars(hist),
@@ -155,7 +158,7 @@ def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold]) -> d
 
 def _receipt_row(r: PurgeReceipt) -> dict:
     return {"camera": r.camera, "deadline": iso(r.deadline_us), "destroyed": iso(r.destroyed_at_us),
-            "lag": _seconds(r.destroyed_at_us - r.deadline_us), "reason": r.reason}
+            "lag": _seconds(r.lag_us), "reason": r.reason}
 
 
 def _holds(holds: list[Hold], since_us: int, until_us: int, exports: list) -> list[dict]:

@@ -75,6 +75,28 @@ def plan_purge(due: Sequence[Segment], holds: Sequence[Hold], now_us: int) -> Pu
     return PurgePlan(tuple(destroy), tuple(kept))
 
 
+def protection_end(seg: Segment, h: Hold) -> int | None:
+    """When hold ``h`` stopped (or will stop) keeping ``seg``; None if it never covered it."""
+    if not h.covers(seg.camera, seg.start_us, seg.end_us):
+        return None
+    ends = [h.ended_us] if h.ended_us is not None else []
+    if h.decided_us is None or h.state == "denied":  # it only ever was a request
+        ends.append(min(h.grace_until_us, seg.deadline_us + (h.grace_until_us - h.requested_us)))
+    if h.review_us is not None:
+        ends.append(h.review_us)
+    return min(ends) if ends else None
+
+
+def released_at(seg: Segment, holds: Iterable[Hold], destroyed_us: int) -> int:
+    """When ``seg`` became destroyable: its deadline, or the end of the last hold that kept it.
+
+    Purge lag is measured from this instant, so footage a hold kept is not
+    counted as destroyed late.
+    """
+    ends = [e for h in holds if (e := protection_end(seg, h)) is not None]
+    return min(destroyed_us, max([seg.deadline_us, *ends]))
+
+
 def next_wake(next_deadline_us: int | None, holds: Sequence[Hold], now_us: int,
               max_sleep_s: float) -> int:
     """When to look again: the next deadline, the end of a hold's protection, or a cap."""

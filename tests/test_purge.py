@@ -91,3 +91,30 @@ async def test_segment_already_past_deadline_is_refused(gateway_client, fake_clo
     assert r.status == 400
     assert (await r.json())["error"]["code"] == "expired"
     assert not list((tmp_path / "data" / "segments").rglob("*.fgs"))
+
+
+async def test_footage_kept_by_a_hold_is_not_counted_as_late(gateway_client, fake_clock):
+    from gateway import holds_service as hs
+    from gateway.holds import Actor
+
+    client, app = await gateway_client(clock=fake_clock)
+    data = synth.make_segment(1.0, 15, 320, 180)
+    start = fake_clock.now_us() - 1 * US
+    r = await client.post("/api/v1/cameras/lobby/segments", data=data,
+                          headers={**auth(), "X-Segment-Start": iso(start)})
+    uid = (await r.json())["id"]
+    svc = app[SERVICES]
+    hold = (await hs.request_hold(svc, Actor("sam", "staff"), ["lobby"], start - US,
+                                  start + 2 * US, "INC-1", "a fight at the door")).hold
+    await hs.act(svc, hold.id, "approve", Actor("dana", "director"), note="ok")
+    fake_clock.advance(600)                     # far past the 5 s deadline: kept by the hold
+    assert not (await purge_once(svc)).destroyed
+    await hs.act(svc, hold.id, "release", Actor("dana", "director"), note="done")
+    released = fake_clock.now_us()
+    fake_clock.advance(0.25)
+    assert [s.uid for s in (await purge_once(svc)).destroyed] == [uid]
+    receipt = await app[CATALOG].run(seg_sql.get_receipt, uid)
+    assert receipt.released_us == released
+    assert receipt.lag_us == 250_000            # from the release, not from the deadline
+    m = app[METRICS].render().decode()
+    assert 'footage_purge_lag_seconds_bucket{le="0.25"} 1.0' in m

@@ -52,7 +52,7 @@ def _segment(db: Catalog, uid: str, camera: str, start_us: int, deadline_us: int
 def _purged(db: Catalog, uid: str, camera: str, deadline_us: int, lag_us: int) -> None:
     seg_id = _segment(db, uid, camera, deadline_us - 3 * D, deadline_us)
     shred(db, seg_id, deadline_us + lag_us)
-    finish_purge(db, get_segment(db, uid), "retention deadline passed")
+    finish_purge(db, get_segment(db, uid), "retention deadline passed", deadline_us)
 
 
 def _hold(db: Catalog, state: str, cameras, start_us, end_us, requested_us, **after) -> int:
@@ -78,7 +78,8 @@ def seeded(tmp_path):
           review_us=T0 + 60 * D, ended_us=T0 - 8 * D)
     seg_id = _segment(db, "stacks-p0", "stacks", held_start, T0 - 11 * D)
     shred(db, seg_id, T0 - 8 * D)
-    finish_purge(db, get_segment(db, "stacks-p0"), "hold released")
+    # Released when the hold ended (T0 - 8 d): destroyed at once, so its lag is 0.
+    finish_purge(db, get_segment(db, "stacks-p0"), "hold released", T0 - 8 * D)
     # Purged before the period: not counted.
     _purged(db, "lobby-old", "lobby", T0 - 20 * D, US)
     # Stored now: one in retention, one overdue, one overdue but under an active hold.

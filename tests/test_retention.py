@@ -93,3 +93,20 @@ def test_next_wake_is_the_earliest_of_deadline_hold_end_and_cap():
     assert next_wake(None, [], now, 30) == T0 + 30 * US
     assert next_wake(T0 + 100 * US, [hold(1, "requested", grace_s=7)], now, 30) == T0 + 7 * US
     assert next_wake(T0 - 5 * US, [], now, 30) == now  # overdue: look now
+
+
+def test_released_at_is_the_deadline_or_the_end_of_the_hold_that_kept_it():
+    from dataclasses import replace
+
+    from gateway.retention import released_at
+    s = seg(1, deadline_s=10)
+    assert released_at(s, [], T0 + 11 * US) == T0 + 10 * US
+    released = replace(hold(1, "active", review_s=500), state="released", decided_us=T0,
+                       ended_us=T0 + 200 * US)
+    assert released_at(s, [released], T0 + 201 * US) == T0 + 200 * US
+    lapsed = replace(hold(2, "requested", grace_s=50), state="lapsed", ended_us=T0 + 51 * US)
+    assert released_at(s, [lapsed], T0 + 52 * US) == T0 + 50 * US  # grace ended, not the tick
+    other = hold(3, "active", cameras=("stacks",))
+    assert released_at(s, [other], T0 + 11 * US) == T0 + 10 * US
+    # Never after the destruction itself.
+    assert released_at(s, [released], T0 + 150 * US) == T0 + 150 * US

@@ -412,3 +412,12 @@ def test_export_verify_never_writes_outside_for_zip_slip_names(tmp_path):
     assert res.exit_code == 1
     assert set(tmp_path.rglob("*")) == before
     assert not Path("/abs-escaped.txt").exists()
+
+
+def test_export_verify_refuses_symlinks_in_a_package_directory(tmp_path):
+    pkg_dir = tmp_path / "export-1"
+    pkg_dir.mkdir()
+    (tmp_path / "secret.txt").write_text("outside the package")
+    (pkg_dir / "manifest.json").symlink_to(tmp_path / "secret.txt")
+    res = CliRunner().invoke(main, ["export", "verify", str(pkg_dir)])
+    assert res.exit_code == 1 and "symlink" in res.output

@@ -71,3 +71,12 @@ def destroyed_in_window(db: Catalog, cameras: list[str], start_us: int, end_us: 
         "AND start_us < ? AND end_us > ?) + (SELECT COUNT(*) FROM segments WHERE "
         f"state = 'shredded' AND camera IN ({marks}) AND start_us < ? AND end_us > ?)",
         args + args).fetchone()[0]
+
+
+def holds_covering(db: Catalog, camera: str, start_us: int, end_us: int) -> list[Hold]:
+    """Every hold, in any state, naming this camera with a window overlapping [start, end)."""
+    rows = db.conn.execute(
+        f"SELECT {_COLS} FROM holds WHERE start_us < ? AND end_us > ? AND EXISTS "
+        "(SELECT 1 FROM json_each(holds.cameras) WHERE json_each.value = ?)",
+        (end_us, start_us, camera)).fetchall()
+    return [_hold(r) for r in rows]

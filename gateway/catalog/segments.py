@@ -103,17 +103,19 @@ def shredded_segments(db: Catalog) -> list[Segment]:
     return [_seg(r) for r in rows]
 
 
-def finish_purge(db: Catalog, seg: Segment, reason: str) -> PurgeReceipt:
+def finish_purge(db: Catalog, seg: Segment, reason: str, released_us: int) -> PurgeReceipt:
     """Last step of a purge, after the file is unlinked: the receipt replaces the row."""
     assert seg.shredded_us is not None
     receipt = PurgeReceipt(seg.uid, seg.camera, seg.start_us, seg.end_us, seg.deadline_us,
-                           seg.shredded_us, seg.sha256, reason)
+                           seg.shredded_us, seg.sha256, reason, released_us=released_us)
     with db.tx() as c:
         c.execute(
             "INSERT OR IGNORE INTO purge_receipts (segment_uid, camera, start_us, end_us, "
-            "deadline_us, destroyed_at_us, sha256, reason) VALUES (?,?,?,?,?,?,?,?)",
+            "deadline_us, destroyed_at_us, sha256, reason, released_us) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
             (receipt.segment_uid, receipt.camera, receipt.start_us, receipt.end_us,
-             receipt.deadline_us, receipt.destroyed_at_us, receipt.sha256, receipt.reason),
+             receipt.deadline_us, receipt.destroyed_at_us, receipt.sha256, receipt.reason,
+             released_us),
         )
         c.execute("DELETE FROM segments WHERE id = ?", (seg.id,))
     return receipt
@@ -132,7 +134,7 @@ def all_uids(db: Catalog) -> Iterator[tuple[str, str, int, str]]:
 def receipts(db: Catalog, since_us: int = 0, until_us: int | None = None) -> list[PurgeReceipt]:
     rows = db.conn.execute(
         "SELECT id, segment_uid, camera, start_us, end_us, deadline_us, destroyed_at_us, sha256, "
-        "reason FROM purge_receipts WHERE destroyed_at_us >= ? AND destroyed_at_us < ? "
+        "reason, released_us FROM purge_receipts WHERE destroyed_at_us >= ? AND destroyed_at_us < ? "
         "ORDER BY destroyed_at_us",
         (since_us, until_us if until_us is not None else 2**62),
     ).fetchall()
@@ -142,7 +144,7 @@ def receipts(db: Catalog, since_us: int = 0, until_us: int | None = None) -> lis
 def get_receipt(db: Catalog, uid: str) -> PurgeReceipt | None:
     r = db.conn.execute(
         "SELECT id, segment_uid, camera, start_us, end_us, deadline_us, destroyed_at_us, sha256, "
-        "reason FROM purge_receipts WHERE segment_uid = ?", (uid,)).fetchone()
+        "reason, released_us FROM purge_receipts WHERE segment_uid = ?", (uid,)).fetchone()
     return PurgeReceipt(**{k: r[k] for k in r.keys()}) if r else None
 
 
