@@ -274,6 +274,11 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
             fresh = holds_sql.get_hold(db, hold.id)
             if fresh is None or fresh.state != "active":
                 raise Conflict(f"hold {hold.id} is no longer active", code="hold_not_active")
+            segments = seg_sql.segments_in_window(db, list(req.cameras), req.start_us, req.end_us)
+            if not segments:  # never hand over a signed package with nothing in it
+                raise Conflict(f"no footage of {', '.join(req.cameras)} is kept between "
+                               f"{iso(req.start_us)} and {iso(req.end_us)}: nothing to export",
+                               code="no_footage")
             eid = exp_sql.insert_export(db, row)
             audit_log.append(db, now, actor.name, actor.role, "export.create", f"export:{eid}",
                              req.reason, {"hold": hold.id, "cameras": list(req.cameras),
@@ -282,8 +287,7 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
                                           "recipient": req.recipient,
                                           "recipient_name": req.recipient_name,
                                           "counsel": req.counsel})
-            return eid, seg_sql.segments_in_window(db, list(req.cameras), req.start_us,
-                                                   req.end_us)
+            return eid, segments
     export_id, segments = await svc.catalog.run(start_tx)
     try:
         manifest_sha, clips, nbytes = await _build(svc, export_id, hold, req, actor, segments,

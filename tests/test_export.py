@@ -295,3 +295,16 @@ async def test_export_verify_accepts_the_downloaded_zip(env, tmp_path):
     z = tmp_path / "p.zip"
     z.write_bytes(await r.read())
     assert cli_verify(z) == 0
+
+
+async def test_no_empty_packages(env):
+    """A hold over a window with no footage warns, and its export is refused."""
+    r = await env.request("sam", ["lobby"], T0 - 3600 * US, T0 - 3000 * US)
+    assert r.status == 201
+    hold = await r.json()
+    assert hold["segments_kept"] == 0 and "no footage" in hold["warning"]
+    await env.post("dana", f"/api/v1/holds/{hold['id']}/approve")
+    await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order",
+                   {"reference": EXPORT["reference"]})
+    status, body = await build(env, hold["id"])
+    assert (status, body["error"]["code"]) == (409, "no_footage")

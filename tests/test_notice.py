@@ -9,7 +9,8 @@ from aiohttp import web
 
 from gateway.config import parse_settings
 from gateway.notice import (
-    SIGNING_PUBLIC_KEY, human_duration, notice_context, render_notice, render_signage, setup_notice,
+    SIGNING_PUBLIC_KEY, area_title, human_duration, notice_context, qr_svg, render_notice,
+    render_signage, sentence, setup_notice,
 )
 from gateway.policy import camera_policies
 from gateway.web.keys import POLICIES, SETTINGS
@@ -36,8 +37,15 @@ def make_settings(cameras=CAMERAS, **extra):
                            "cameras": cameras} | extra)
 
 
-def page(settings, key=None) -> str:
-    return render_notice(notice_context(settings, camera_policies(settings), key))
+def page(settings, key=None, base_url=None) -> str:
+    return render_notice(notice_context(settings, camera_policies(settings), key, base_url))
+
+
+def sign(settings, base_url=None) -> str:
+    return render_signage(notice_context(settings, camera_policies(settings), base_url=base_url))
+
+
+ROW = re.compile(r"<tr>" + r'<td data-label="[^"]+">(.*?)</td>' * 5 + r"</tr>")
 
 
 def text_of(html: str) -> str:
@@ -46,11 +54,12 @@ def text_of(html: str) -> str:
 
 def test_notice_lists_every_camera_with_area_purpose_and_retention():
     html = page(make_settings())
-    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>", html)
-    assert rows == [
+    assert ROW.findall(html) == [
         ("Main entrance", "Entrances and exits", "physical security of the entrance", "72 hours", "nothing"),
-        ("Non-fiction stacks", "Book stacks", "physical security of the collection", "7 days", "shelves"),
-        ("Computer lab", "Public computers", "physical security of the computer lab", "72 hours", "screens"),
+        ("Non-fiction stacks", "Book stacks", "physical security of the collection", "7 days",
+         "shelves blacked out"),
+        ("Computer lab", "Public computers", "physical security of the computer lab", "72 hours",
+         "screens blacked out"),
     ]
     assert "3 cameras listed" in text_of(html)
 
@@ -95,12 +104,12 @@ def test_demonstration_policy_is_labelled():
 
 def test_signage_has_one_sign_per_policy_with_the_short_notice_and_url():
     s = make_settings()
-    html = render_signage(notice_context(s, camera_policies(s)))
+    html = sign(s)
     assert html.count('<div class="sign">') == 2
     t = text_of(html)
     assert "Footage is destroyed automatically after 72 hours to 7 days" in t
     assert "https://cams.springfield.example/notice" in t
-    assert "Areas: Entrances and exits, Book stacks." in t
+    assert "Areas recorded: Entrances and exits, Book stacks." in t
 
 
 @pytest.mark.parametrize("seconds,text", [
@@ -139,3 +148,113 @@ async def test_full_app_notice_is_public_and_shows_the_real_signing_key(gateway_
     key = signing_key(tmp_path / "data")
     assert fingerprint(key) in body
     assert "-----BEGIN PUBLIC KEY-----" in body
+
+
+# --- findings of the new-user trial ---
+
+
+def test_printed_url_is_absolute_public_url_first_then_the_request_origin():
+    with_public = make_settings()
+    assert "https://cams.springfield.example/notice" in text_of(sign(with_public, "http://10.0.0.5:8080"))
+    bare = make_settings(server={})
+    t = text_of(sign(bare, "http://10.0.0.5:8080"))
+    assert "Full notice: http://10.0.0.5:8080/notice" in t
+    assert not re.search(r"(?<![\w/:.])/notice\b", t)  # no bare relative path left on paper
+    assert "http://10.0.0.5:8080/notice/signage" in text_of(page(bare, base_url="http://10.0.0.5:8080"))
+
+
+async def test_signage_over_http_prints_the_origin_it_was_reached_by(aiohttp_client):
+    s = make_settings(server={})
+    app = web.Application()
+    app[SETTINGS], app[POLICIES] = s, camera_policies(s)
+    setup_notice(app)
+    client = await aiohttp_client(app)
+    origin = str(client.make_url("/").origin())
+    t = text_of(await (await client.get("/notice/signage")).text())
+    assert f"{origin}/notice" in t and origin.startswith("http://")
+
+
+def test_areas_use_the_policy_zone_label_or_a_readable_id():
+    s = make_settings()
+    pol = camera_policies(s)["lobby"]
+    assert area_title(pol, "stacks") == "Book stacks"
+    assert area_title(pol, "reading_room") == "reading room"  # a kind the policy does not define
+    assert "reading_room" not in text_of(sign(s)) and "public_computers" not in text_of(page(s))
+
+
+def test_sentence_never_doubles_its_punctuation():
+    assert sentence("an interior area.") == "an interior area."
+    assert sentence("an interior area") == "an interior area."
+    assert sentence("Is it? ") == "Is it?"
+
+
+def test_no_double_full_stops_on_the_sign_or_notice():
+    s = make_settings()
+    placement = camera_policies(s)["lobby"].signage.placement
+    assert placement.endswith(".")  # the case the trial hit: the policy's text ends in a stop
+    t = text_of(sign(s))
+    assert ".." not in t and ". ." not in t
+    assert "before the recorded area, and where a camera covers an interior area. " in t
+    assert ".." not in text_of(page(s, "-----BEGIN PUBLIC KEY-----"))
+
+
+def test_masks_are_described_by_their_actual_mode():
+    lab = CAMERAS[2] | {"masks": [SCREEN | {"mode": "pixelate"}, SHELVES]}
+    desk = CAMERAS[1] | {"masks": [SHELVES | {"mode": "blur"}]}
+    rows = ROW.findall(page(make_settings([lab, desk])))
+    masked = {r[0]: r[4] for r in rows}
+    assert masked == {"Computer lab": "shelves blacked out; screens pixelated so text cannot be read",
+                      "Non-fiction stacks": "shelves blurred"}
+
+
+def test_no_sound_is_said_once_when_every_policy_agrees():
+    t = text_of(page(make_settings()))  # two policies (ALA, Wisconsin), neither records sound
+    assert t.count("No sound") == 1 and "Sound may be recorded" not in t
+
+
+def test_sound_is_said_per_policy_when_policies_differ():
+    s = make_settings()
+    pols = camera_policies(s)
+    lab = pols["lab"]
+    pols["lab"] = lab.model_copy(update={"audio": lab.audio.model_copy(update={"allowed": True})})
+    html = render_notice(notice_context(s, pols))
+    sections = re.findall(r'<section id="policy-([^"]+)">(.*?)</section>', html, re.S)
+    said = {pid: ("Sound may be recorded." in body, "No sound is recorded." in body)
+            for pid, body in sections}
+    assert said == {"ala-baseline": (False, True), "wisconsin-library": (True, False)}
+
+
+def _style(html: str) -> str:
+    return re.sub(r"\s+", "", re.search(r"<style>(.*?)</style>", html, re.S).group(1))
+
+
+def test_phone_layout_wraps_code_and_stacks_tables_instead_of_hiding_columns():
+    html = page(make_settings(), "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA" + "A" * 200)
+    css = _style(html)
+    # Long keys and commands wrap inside their box, so a phone never scrolls sideways.
+    assert "pre,code{" in css
+    rule = re.search(r"pre,code\{([^}]*)\}", css).group(1)
+    assert "white-space:pre-wrap" in rule and "overflow-wrap:anywhere" in rule
+    assert "display:none" not in css  # no column (Purpose!) is hidden on small screens
+    assert "td::before{content:attr(data-label)" in css
+    # Every cell carries the header of its column, so a stacked row still says what each value is.
+    for table in re.findall(r"<table.*?</table>", html, re.S):
+        heads = re.findall(r"<th>(.*?)</th>", table)
+        for row in re.findall(r"<tr><td.*?</tr>", table, re.S):
+            assert re.findall(r'<td data-label="([^"]*)"', row) == heads
+
+
+def test_sign_qr_code_decodes_to_the_notice_url():
+    import cv2
+    import numpy as np
+
+    url = "https://cams.springfield.example/notice"
+    svg = str(qr_svg(url))
+    n = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
+    img = np.full((n, n), 255, np.uint8)
+    for x, y in re.findall(r"M(\d+) (\d+)h1v1h-1z", svg):
+        img[int(y), int(x)] = 0
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.resize(img, None, fx=8, fy=8,
+                                                                     interpolation=cv2.INTER_NEAREST))
+    assert decoded == url
+    assert svg in sign(make_settings())  # and the sign shows it, inline (CSP allows no images)

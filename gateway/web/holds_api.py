@@ -106,6 +106,9 @@ async def create_hold(request: web.Request) -> web.Response:
     if out.destroyed:
         doc["warning"] = (f"{out.destroyed} segment(s) in this window were already destroyed; "
                           "the hold preserves only what is left")
+    elif not out.kept:
+        doc["warning"] = ("no footage of these cameras is stored in this window (yet): check "
+                          "the cameras and the times (UTC); nothing can be exported until there is")
     return web.json_response(doc, status=201)
 
 
