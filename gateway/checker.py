@@ -34,6 +34,9 @@ def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: boo
     rep.files = len(files)
     for tmp in storage.temp_files():
         rep.problems.append(f"temp file {tmp} left by an interrupted write (start the gateway to clean up)")
+    for stray in storage.strays():
+        rep.problems.append(f"unexpected file {stray} in the segment store (not written by the "
+                            "gateway; move it out)")
     ring_ids = set(keyring.ids())
     for uid, state, size, sha in seg_sql.all_uids(db):
         rep.segments += 1

@@ -208,13 +208,32 @@ def _loc(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _did_you_mean(loc: tuple) -> str:
+    """' (did you mean 'max_segment_bytes'?)' for a misspelt key, from the model's fields."""
+    import difflib
+
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        ann = field.annotation if field else None
+        inner = getattr(ann, "__args__", (ann,))
+        model = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)),
+                     None)
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def format_validation_error(err: ValidationError, source: str = "config") -> str:
     lines = [f"invalid {source}:"]
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see docs/configuration in the README)"
+            msg = "unknown key" + _did_you_mean(loc) + " (see 'Configuration' in README.md)"
         lines.append(f"  {_loc(loc)}: {msg}")
     return "\n".join(lines)
 

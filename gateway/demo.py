@@ -20,7 +20,6 @@ import aiohttp
 from aiohttp import web
 
 from .app import create_app
-from .catalog import Catalog
 from .catalog import users as users_sql
 from .clock import SystemClock, iso
 from .config import load_settings
@@ -40,7 +39,10 @@ CONFIG = """\
 listen = "127.0.0.1:{port}"
 
 [storage]
-path = "data"            # ciphertext segments + catalog.sqlite3 (+ keyring)
+path = "data"            # ciphertext segments + catalog.sqlite3
+
+[keys]
+path = "keys/keyring"    # never beside the footage: a copy of data/ alone decrypts nothing
 
 [library]
 name = "Demo Public Library"
@@ -84,32 +86,40 @@ def prepare(directory: Path, port: int) -> Path:
     return cfg
 
 
-def ensure_users(settings) -> dict[str, str]:
-    """One login per role; returns name -> fresh API token (printed for the user)."""
-    db = Catalog.open(settings.catalog_path)
-    now = SystemClock().now_us()
-    out = {}
-    try:
-        for name, role in (("director", "director"), ("staff", "staff"), ("auditor", "auditor")):
-            row = users_sql.get_user(db, name)
-            uid = row[0] if row else users_sql.add_user(db, name, role, None, now)
-            token = secrets.token_urlsafe(32)
-            users_sql.add_token(db, uid, token, now)
-            out[name] = token
-    finally:
-        db.close()
-    return out
+async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
+    """One login per role; name -> API token (kept in DIR/tokens.txt across restarts)."""
+    from .holds import Actor
+    from .users import add_user, issue_token
+    from .web.keys import CATALOG, CLOCK
+
+    db, clock = app[CATALOG], app[CLOCK]
+    saved = directory / "tokens.txt"
+    if saved.exists():
+        tokens = dict(line.split(" ", 1) for line in saved.read_text().split("\n") if " " in line)
+        if all(await db.run(users_sql.identity_for_token, t, clock.now_us())
+               for t in tokens.values()) and len(tokens) == 3:
+            return tokens
+    demo = Actor("demo", "admin")
+    tokens = {}
+    for name in ("director", "staff", "auditor"):
+        if await db.run(users_sql.get_user, name) is None:
+            await add_user(db, clock, name, name, None, demo)
+        tokens[name] = await issue_token(db, clock, name, demo)
+    fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{n} {t}\n" for n, t in tokens.items()))
+    return tokens
 
 
-async def camera_loop(base: str, token: str, interval: float, first_png: Path | None) -> None:
-    """The simulated camera: encode a 2 s segment, push it, repeat."""
+async def camera_loop(base: str, token: str, interval: float) -> None:
+    """The simulated camera: every ``interval`` seconds, push the segment just recorded."""
     loop = asyncio.get_running_loop()
     n = 0
     async with aiohttp.ClientSession() as http:
         while True:
-            start = iso(SystemClock().now_us() - 2_000_000)
+            start = iso(SystemClock().now_us() - int(interval * 1_000_000))
             data = await loop.run_in_executor(None, lambda: synth.make_segment(
-                2.0, 15, 640, 360, start_text=start, seed=n))
+                interval, 15, 640, 360, start_text=start, seed=n))
             async with http.post(f"{base}/api/v1/cameras/{CAMERA}/segments", data=data,
                                  headers={"Authorization": f"Bearer {token}",
                                           "Content-Type": "video/mp4",
@@ -117,7 +127,8 @@ async def camera_loop(base: str, token: str, interval: float, first_png: Path | 
                 body = await resp.json()
             if resp.status == 201:
                 log.info("camera pushed %d bytes -> stored %s (masked, sealed: %d bytes); "
-                         "destroyed at %s", len(data), body["id"], body["bytes"], body["deadline"])
+                         "to be destroyed at %s", len(data), body["id"], body["bytes"],
+                         body["deadline"])
             else:
                 log.warning("camera push refused: %s %s", resp.status, body)
             n += 1
@@ -133,28 +144,30 @@ async def _main(directory: Path, port: int, interval: float, duration: float | N
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PrivateAccessLogger)
     await runner.setup()  # opens catalog + key ring (created 0600 on first start)
-    tokens = ensure_users(settings)
+    tokens = await ensure_users(app, directory)
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as err:
+        await runner.cleanup()
+        raise SystemExit(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
+                         "(is another demo running? try --port)") from None
     base = f"http://{settings.server.host}:{settings.server.port}"
     print(f"""
 footage-gateway demo on {base}
   data (ciphertext only):   {settings.storage_path}
-  key ring (0600):          {settings.keyring_path}
+  key ring (0600):          {settings.keyring_path}  (kept apart from the data)
   public notice (no login): {base}/notice
   metrics:                  curl -H 'Authorization: Bearer <token>' {base}/metrics
   API tokens (one per role; also in {directory / 'tokens.txt'}):""")
-    lines = [f"    {name:9s} {tok}" for name, tok in tokens.items()]
-    print("\n".join(lines))
-    tf = directory / "tokens.txt"
-    tf.touch(mode=0o600)
-    tf.write_text("\n".join(f"{n} {t}" for n, t in tokens.items()) + "\n")
-    print(f"""  camera '{CAMERA}' pushes a segment every {interval:g} s: shelves are filled,
-  the public screen pixelated, then each segment is encrypted and destroyed
-  30 s after it ends (demo policy). Watch the log; Ctrl-C stops.
+    print("\n".join(f"    {name:9s} {tok}" for name, tok in tokens.items()))
+    print(f"""  camera '{CAMERA}' pushes a {interval:g} s segment every {interval:g} s: shelves are
+  filled, the public screen pixelated, then each segment is encrypted and
+  destroyed 30 s after it ends (demo policy). Watch the log; Ctrl-C stops.
+  Try: curl -s -H 'Authorization: Bearer {tokens["auditor"]}' {base}/metrics | grep footage_
 """)
     token = (directory / f"{CAMERA}.token").read_text().strip()
-    cam = asyncio.create_task(camera_loop(base, token, interval, None))
+    cam = asyncio.create_task(camera_loop(base, token, interval))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

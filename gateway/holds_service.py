@@ -125,7 +125,10 @@ async def request_hold(svc: Services, actor: Actor, cameras: Sequence[str], star
                                            "end_us": hold.end_us, "incident": hold.incident,
                                            "kept": kept, "destroyed": gone})
             return RequestOutcome(holds_sql.get_hold(db, hold_id), kept, gone)
-    return await svc.catalog.run(tx)
+    out = await svc.catalog.run(tx)
+    log.info("hold %d requested by %s (%s): cameras %s, %d segment(s) preserved pending a "
+             "decision", out.hold.id, actor.name, actor.role, ",".join(out.hold.cameras), out.kept)
+    return out
 
 
 async def act(svc: Services, hold_id: int, action: str, actor: Actor, *, note: str = "",
@@ -149,6 +152,7 @@ async def act(svc: Services, hold_id: int, action: str, actor: Actor, *, note: s
                               "court_order": new.court_order_ref})
             return new
     new = await svc.catalog.run(tx)
+    log.info("hold %d: %s by %s (%s) -> %s", new.id, action, actor.name, actor.role, new.state)
     if new.preserves_until() is None:
         # The hold ended: its packages go with it, so no plaintext outlives the footage.
         for e in await svc.catalog.run(exp_sql.exports_of_hold, new.id):

@@ -182,9 +182,10 @@ def notice_context(settings: Settings, policies: dict[str, Policy],
     audio_rules = {pol.audio.allowed for pol, _ in groups}
     # Said once for the whole page when every policy agrees; per policy only when they differ.
     audio = None if len(audio_rules) != 1 else (SOUND if audio_rules.pop() else NO_SOUND)
-    said = frozenset({audio}) if audio else frozenset()
     out = []
     for pol, cams in groups:
+        own_audio = None if audio else (SOUND if pol.audio.allowed else NO_SOUND)
+        said = frozenset({audio or own_audio})  # the policy's prose need not repeat it
         retention = _span([retention_seconds(c, pol) for c in cams])
         fields = {"library": settings.library.name, "contact": contact,
                   "retention": retention, "notice_url": url}
@@ -198,7 +199,7 @@ def notice_context(settings: Settings, policies: dict[str, Policy],
             "retention": retention,
             "forbidden": [z.label for z in pol.zones.values() if z.rule == "forbidden"],
             "masked_zones": [z.label for z in pol.zones.values() if z.rule == "mask_required"],
-            "audio": None if audio else (SOUND if pol.audio.allowed else NO_SOUND),
+            "audio": own_audio,
             "viewers": _join(ROLE_TEXT[r] for r in pol.access.view_roles),
             "approvers": _join(ROLE_TEXT[r] for r in pol.approvers.disclosures),
             "hold_approvers": _join(ROLE_TEXT[r] for r in pol.approvers.holds),

@@ -26,7 +26,7 @@ def test_demo_shows_masking_sealing_and_destruction_within_a_minute(tmp_path):
     assert out.returncode == 0, log[-3000:]
     assert f"footage-gateway demo on http://127.0.0.1:{port}" in log
     for role in ("director", "staff", "auditor"):
-        assert re.search(rf"^\s+{role}\s+\S{{20,}}$", log, re.M), log[:2000]
+        assert re.search(rf"^\s+{role}\s+fgw_\S{{20,}}$", log, re.M), log[:2000]
     stored = re.findall(r"stored ([0-9a-f]{32}) \(masked, sealed", log)
     destroyed = re.findall(r"destroyed segment ([0-9a-f]{32}) .*?key erased ([0-9.]+) s after", log)
     assert len(stored) >= 5, log[-3000:]
@@ -36,6 +36,7 @@ def test_demo_shows_masking_sealing_and_destruction_within_a_minute(tmp_path):
     assert "Traceback" not in log
 
     data = tmp_path / "demo" / "data"
-    assert (data / "keyring").stat().st_mode & 0o777 == 0o600
+    ring = tmp_path / "demo" / "keys" / "keyring"  # kept apart from the footage
+    assert ring.stat().st_mode & 0o777 == 0o600 and not (data / "keyring").exists()
     files = list((data / "segments").rglob("*.fgs"))
     assert files and all(b"ftyp" not in f.read_bytes() for f in files)

@@ -103,10 +103,13 @@ async def test_check_and_purge_dry_run_cli(gateway_client, make_settings, tmp_pa
     svc.storage.path(due).write_bytes(b"garbage")
     (svc.storage.root / "ab").mkdir(exist_ok=True)
     (svc.storage.root / "ab" / ("ab" * 16 + ".fgs")).write_bytes(b"x")
+    (svc.storage.root / "ab" / "stray.bin").write_bytes(b"?")
     res = runner.invoke(main, ["check", "--config", cfg])
     assert res.exit_code == 1
     assert f"segment {due}: file is 7 bytes" in res.output
     assert "no catalog row" in res.output
+    assert "unexpected file" in res.output and "stray.bin" in res.output
+    assert "3 problems" in res.output
 
 
 def test_purge_dry_run_explains_due_and_held(tmp_path):

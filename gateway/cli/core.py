@@ -40,8 +40,12 @@ def serve_command(config_path: str) -> None:
         KeyRing.open(settings.keyring_path, create=True)
     except GatewayError as err:
         _fail(f"refusing to start: {err.message}", 2)
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
-                access_log_class=PrivateAccessLogger)
+    try:
+        web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
+                    access_log_class=PrivateAccessLogger)
+    except OSError as err:
+        _fail(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
+              "(is another gateway running? change [server] listen)", 2)
 
 
 def _refuse_policy_violations(settings) -> None:
@@ -57,7 +61,8 @@ def _refuse_policy_violations(settings) -> None:
 @click.option("--dir", "directory", default=".demo", show_default=True,
               type=click.Path(file_okay=False), help="Where the demo keeps its config and data.")
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between camera segments.")
+@click.option("--interval", default=4.0, show_default=True,
+              help="Length of each camera segment, and seconds between them.")
 @click.option("--duration", default=None, type=float,
               help="Stop after this many seconds (default: run until Ctrl-C).")
 def demo_command(directory: str, port: int, interval: float, duration: float | None) -> None:
@@ -83,7 +88,8 @@ def check_command(config_path: str, quick: bool) -> None:
     rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
     for p in rep.problems:
         click.echo(f"PROBLEM {p}")
-    click.echo(f"{rep.segments} segments, {rep.files} files, {len(rep.problems)} problems")
+    n = len(rep.problems)
+    click.echo(f"{rep.segments} segments, {rep.files} files, {n} problem{'' if n == 1 else 's'}")
     sys.exit(0 if rep.ok else 1)
 
 

@@ -76,18 +76,31 @@ def redact_command(input_path: Path, output_path: Path, masks, mode: str, zone: 
     """Mask polygons in the video IN and write an H.264 MP4 to OUT."""
     from gateway.media.redact import draw_preview, redact  # PyAV loads only when used
 
+    if output_path.resolve() == input_path.resolve():
+        raise click.BadParameter("OUT is the same file as IN; the original would be lost",
+                                 param_hint="OUT")
+    for target in (output_path, preview):
+        if target is not None and not target.resolve().parent.is_dir():
+            raise click.BadParameter(f"directory {target.parent} does not exist",
+                                     param_hint="OUT" if target is output_path else "--preview")
+    if mode == "blur":
+        click.echo("warning: blur can be partly reversed for text; use fill or pixelate for "
+                   "shelves and screens", err=True)
     mask_list = [Mask(points, mode, zone) for points in masks]
     data = input_path.read_bytes()
     try:
         result = redact(data, mask_list, keep_audio=keep_audio)
         if preview is not None:
             draw_preview(data, mask_list, str(preview))
+        # Masked footage is still footage: the output is private to its owner (0600).
+        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(result.data)
     except GatewayError as exc:
         raise click.ClickException(f"{input_path}: {exc.message}") from None
-    # Masked footage is still footage: the output is private to its owner (0600).
-    fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(result.data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {exc.filename or output_path}: "
+                                   f"{exc.strerror or exc}") from None
     click.echo(f"{output_path}: {result.frames} frames, {result.width}x{result.height}, "
                f"{result.duration_us / 1e6:.2f} s, {len(mask_list)} mask(s) ({mode})")
     if preview is not None:

@@ -93,6 +93,21 @@ class LocalStorage:
                     if f.name.endswith(SUFFIX) and UID_RE.match(f.name[: -len(SUFFIX)]):
                         yield f.name[: -len(SUFFIX)]
 
+    def strays(self) -> list[Path]:
+        """Anything under segments/ that is neither a sealed segment nor a temp file."""
+        out = []
+        for entry in self.root.iterdir():
+            if not entry.is_dir() or entry.is_symlink():
+                out.append(entry)
+                continue
+            for f in entry.iterdir():
+                name = f.name
+                sealed = name.endswith(SUFFIX) and UID_RE.match(name[: -len(SUFFIX)])
+                if not (f.is_file() and not f.is_symlink()
+                        and (sealed or name.startswith(TMP_PREFIX))):
+                    out.append(f)
+        return out
+
     def temp_files(self) -> list[Path]:
         return [f for sub in self.root.iterdir() if sub.is_dir()
                 for f in sub.iterdir() if f.name.startswith(TMP_PREFIX)]

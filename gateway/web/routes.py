@@ -10,6 +10,7 @@ from ..export import public_key_pem
 from ..notice import SIGNING_PUBLIC_KEY, setup_notice
 from .holds_api import setup_holds_api
 from .keys import SERVICES, SETTINGS
+from .openapi import setup_openapi
 from .segments_api import setup_segments_api
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def setup(app: web.Application) -> None:
     setup_notice(app)
     setup_holds_api(app)
     setup_segments_api(app)
+    setup_openapi(app)
     # The export key's public half, shown on the notice page so anyone can check a
     # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(app[SETTINGS].storage_path)
