@@ -125,6 +125,7 @@ async def test_actions_are_logged_with_actor_role_object_reason_and_no_footage(e
     await env.post("dana", f"/api/v1/holds/{hold['id']}/approve", {"note": "seen it"})
     await env.client.get(f"/api/v1/segments/{seg.uid}/video?reason=confirm",
                          headers=env.h("dana"))
+    await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order", {"reference": "CO-1"})
     await env.post("dana", f"/api/v1/holds/{hold['id']}/exports", {
         "ground": "court_order", "reference": "CO-1", "recipient": "law_enforcement",
         "counsel": "counsel", "reason": "order served"})
@@ -136,6 +137,7 @@ async def test_actions_are_logged_with_actor_role_object_reason_and_no_footage(e
         ("sam", "staff", "hold.request", f"hold:{hold['id']}"),
         ("dana", "director", "hold.approve", f"hold:{hold['id']}"),
         ("dana", "director", "segment.view", f"segment:{seg.uid}"),
+        ("dana", "director", "hold.court_order", f"hold:{hold['id']}"),
         ("dana", "director", "export.create", "export:1"),
         ("dana", "director", "export.built", "export:1"),
     ]
