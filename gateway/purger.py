@@ -136,9 +136,11 @@ async def purge_loop(svc: Services, wake: asyncio.Event) -> None:
         try:
             # Holds first: one that lapsed or expired releases its footage in this same pass.
             await holds_tick(svc)
+            started = svc.clock.now_us()
             out = await purge_once(svc)
             now = svc.clock.now_us()
-            nxt = await svc.catalog.run(seg_sql.next_deadline_after, now)
+            # From the pass's start: whatever fell due during the pass is looked at now.
+            nxt = await svc.catalog.run(seg_sql.next_deadline_after, started)
             holds = await svc.catalog.run(holds_sql.live_holds)
             wake_at = retention.next_wake(nxt, holds, now, MAX_SLEEP_S)
             if out.next_release_us is not None:

@@ -216,7 +216,7 @@ class Services:
         """Recompute the gauges that summarise the catalog."""
         now = self.clock.now_us()
         m = self.metrics
-        stats = {s.camera: s for s in await self.catalog.run(seg_sql.camera_stats)}
+        stats = {s.camera: s for s in await self.catalog.read(seg_sql.camera_stats)}
         for cam in self.settings.cameras:
             s = stats.get(cam.id)
             m.segments_stored.labels(cam.id).set(s.segments if s else 0)
@@ -224,10 +224,10 @@ class Services:
             m.oldest_age.labels(cam.id).set(
                 (now - s.oldest_start_us) / US if s and s.oldest_start_us else 0)
             m.retention.labels(cam.id).set(self.retention_s(cam))
-        past = await self.catalog.run(_past_deadline_counts, now)
+        past = await self.catalog.read(_past_deadline_counts, now)
         for cam in self.settings.cameras:
             m.past_deadline.labels(cam.id).set(past.get(cam.id, 0))
-        counts = await self.catalog.run(holds_sql.hold_counts)
+        counts = await self.catalog.read(holds_sql.hold_counts)
         for state in ("requested", "active", "denied", "lapsed", "released", "expired"):
             m.holds.labels(state).set(counts.get(state, 0))
         m.storage_free.set(self.storage.free_bytes())
@@ -236,7 +236,7 @@ class Services:
     async def verify_audit(self, full: bool = False) -> bool:
         """Check the audit chain (only new entries unless ``full``) and export the result."""
         after = (0, GENESIS) if full or self._audit_ok_upto is None else self._audit_ok_upto
-        result = await self.catalog.run(
+        result = await self.catalog.read(
             lambda db: verify_chain(audit_log.entries(db, after[0]), after=after))
         if result.ok:
             self._audit_ok_upto = (after[0] + result.entries, result.head)

@@ -118,3 +118,27 @@ async def test_footage_kept_by_a_hold_is_not_counted_as_late(gateway_client, fak
     assert receipt.lag_us == 250_000            # from the release, not from the deadline
     m = app[METRICS].render().decode()
     assert 'footage_purge_lag_seconds_bucket{le="0.25"} 1.0' in m
+
+
+async def test_segments_falling_due_during_a_pass_are_not_left_for_later(gateway_client):
+    """Deadlines 0.1 ms apart: a pass takes longer than that (fsyncs), so some fall due
+    while a pass runs. They must be purged right after it, not at the next 30 s wake-up."""
+    from gateway.models import Segment
+
+    client, app = await gateway_client(run_loops=True)
+    now = time.time_ns() // 1000
+    first = now + 300_000
+    for i in range(40):
+        seg = Segment(0, f"{i:032x}", "lobby", "test5s", now - 10 * US, now - 5 * US,
+                      first + i * 100, 10, "0" * 64, 1, 2, 2, False, "stored", None, now)
+        await app[CATALOG].run(seg_sql.insert_segment, seg, b"k" * 16, "kek", b"w")
+    app[SERVICES].wake_purger.set()
+    limit = first + 5 * US
+    while time.time_ns() // 1000 < limit:
+        receipts = await app[CATALOG].run(seg_sql.receipts)
+        if len(receipts) == 40:
+            break
+        await asyncio.sleep(0.05)
+    assert len(receipts) == 40
+    assert max(r.lag_us for r in receipts) < 2 * US
+    assert min(r.lag_us for r in receipts) >= 0

@@ -89,12 +89,44 @@ class Catalog:
             self.conn.close()
 
 
+class ReadOnlyCatalog:
+    """A second, read-only connection: long summaries (metrics, reports) run here so
+    they never hold up the writer (WAL lets readers and the writer work at once)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                    check_same_thread=False, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        raise RuntimeError("read-only catalog connection: writes go through the writer")
+        yield  # pragma: no cover
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class AsyncCatalog:
-    """Runs catalog functions on one thread: one writer, never on the event loop."""
+    """Runs catalog functions on one thread: one writer, never on the event loop.
+
+    ``read`` runs read-only functions on a second thread and connection.
+    """
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+        self._reader: ReadOnlyCatalog | None = None
+        self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-read")
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only query function off the writer thread."""
+        def call():
+            if self._reader is None:
+                self._reader = ReadOnlyCatalog(self.catalog.path)
+            return fn(self._reader, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, call)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -104,5 +136,8 @@ class AsyncCatalog:
         return await asyncio.shield(fut)
 
     def close(self) -> None:
+        self._read_pool.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
         self._pool.shutdown(wait=True)
         self.catalog.close()
