@@ -22,6 +22,7 @@ from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US, Clock
 from .config import CameraSettings, Settings
 from .crashpoints import crash_point
+from .durations import parse_duration
 from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
 from .media.masking import Mask, masks_from_settings
 from .media.redact import redact
@@ -178,17 +179,17 @@ class Services:
         if old:
             rows = await self.catalog.run(seg_sql.keys_wrapped_by, old)
             for i in range(0, len(rows), 1000):
-                batch = rows[i:i + 1000]
-                updates = []
-                for r in batch:
-                    k, w = rewrap(self.keyring, r.kek_id, r.wrapped, key_id=r.key_id)
-                    updates.append((r.segment_id, k, w))
+                updates = await self.cpu(self._rewrap_batch, rows[i:i + 1000])
                 await self.catalog.run(seg_sql.replace_wrapped, updates)
                 rewrapped += len(updates)
         retired = await self.retire_keks()
         await self.catalog.run(audit_log.append, now, actor, role, "keys.rotate", f"kek:{new_id}",
                                "key epoch", {"rewrapped": rewrapped, "retired": retired})
         return {"kek": new_id, "rewrapped": rewrapped, "retired": retired}
+
+    def _rewrap_batch(self, rows: list) -> list[tuple[int, str, bytes]]:
+        return [(r.segment_id, *rewrap(self.keyring, r.kek_id, r.wrapped, key_id=r.key_id))
+                for r in rows]
 
     async def retire_keks(self, grace_us: int = KEK_RETIRE_GRACE_US) -> list[str]:
         in_use = await self.catalog.run(seg_sql.kek_ids_in_use)
@@ -207,7 +208,6 @@ class Services:
         return None
 
     def settings_epoch_us(self) -> int:
-        from .durations import parse_duration
         return parse_duration(self.settings.keys.rotate_every) * US
 
     # ------------------------------------------------------------------ stats

@@ -131,3 +131,20 @@ def test_purge_dry_run_explains_due_and_held(tmp_path):
     assert res.exit_code == 0, res.output
     assert "1 due now, 1 held past deadline" in res.output
     assert f"DESTROY {1:032x}" in res.output and f"KEEP    {0:032x}" in res.output
+
+
+async def test_key_epoch_rotates_on_schedule_and_old_kek_is_destroyed(gateway_client, fake_clock):
+    client, app = await gateway_client(clock=fake_clock)
+    uid = await ingest(client)
+    svc = app[SERVICES]
+    first = svc.keyring.current_id
+    assert await svc.rotate_if_due() is None              # the epoch (1 day) has not passed
+    fake_clock.advance(86400)
+    out = await svc.rotate_if_due()
+    assert out is not None and out["rewrapped"] == 1
+    assert await svc.rotate_if_due() is None
+    fake_clock.advance(601)                               # past the retirement grace
+    assert await svc.retire_keks() == [first]
+    assert first not in svc.keyring.ids()
+    _, plain = await svc.read_plaintext(uid)              # still readable under the new KEK
+    assert plain[4:8] == b"ftyp"
