@@ -148,3 +148,16 @@ async def test_key_epoch_rotates_on_schedule_and_old_kek_is_destroyed(gateway_cl
     assert first not in svc.keyring.ids()
     _, plain = await svc.read_plaintext(uid)              # still readable under the new KEK
     assert plain[4:8] == b"ftyp"
+
+
+async def test_keys_rotate_cli(gateway_client, tmp_path):
+    import asyncio
+
+    client, app = await gateway_client()
+    uid = await ingest(client)
+    cfg = write_config(tmp_path)
+    res = await asyncio.to_thread(CliRunner().invoke, main, ["keys", "rotate", "--config", cfg])
+    assert res.exit_code == 0, res.output
+    assert "re-wrapped 1 data keys" in res.output
+    _, plain = await app[SERVICES].read_plaintext(uid)  # the running gateway still reads it
+    assert plain[4:8] == b"ftyp"

@@ -10,7 +10,7 @@ import click
 
 from . import config_option, settings_from
 from .. import retention
-from ..catalog import AsyncCatalog, Catalog
+from ..catalog import Catalog
 from ..catalog import holds as holds_sql, segments as seg_sql
 from ..clock import US, SystemClock, iso
 from ..errors import GatewayError
@@ -135,26 +135,17 @@ def keys_group() -> None:
 @config_option
 def keys_rotate(config_path: str) -> None:
     """Start a new key epoch: re-wrap every data key, destroy the old KEKs (no video touched)."""
-    from ..app import create_app  # noqa: F401  (same wiring as serve)
-    from ..services import Services
-    from concurrent.futures import ThreadPoolExecutor
-    from ..metrics import Metrics
+    from .holds import cli_services
 
     settings = settings_from(config_path)
 
     async def go():
-        ring = KeyRing.open(settings.keyring_path, create=False)
-        db = AsyncCatalog(Catalog.open(settings.catalog_path))
-        svc = Services(settings, db, ring, LocalStorage(settings.storage_path),
-                       camera_policies(settings), SystemClock(), Metrics(),
-                       ThreadPoolExecutor(max_workers=1))
-        try:
+        async with cli_services(settings) as svc:
             return await svc.rotate_keys(actor="cli", role="admin")
-        finally:
-            db.close()
     try:
         out = asyncio.run(go())
     except GatewayError as err:
         _fail(err.message)
     click.echo(f"new KEK {out['kek']}; re-wrapped {out['rewrapped']} data keys; "
-               f"destroyed {len(out['retired'])} old KEKs")
+               f"destroyed {len(out['retired'])} old KEKs now (a KEK superseded less than "
+               "10 minutes ago is destroyed later by the running gateway, or the next rotate)")
