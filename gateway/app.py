@@ -75,6 +75,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(settings, db, keyring, storage, app[POLICIES], app[CLOCK],
                              app[METRICS], pool, app[PURGE_WAKE])
     try:
+        await app[SERVICES].audit_config_changes()
         await app[SERVICES].reconcile_deadlines()
         await app[SERVICES].refresh_stats(full_audit=True)
         yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -16,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import retention
-from .audit import GENESIS, verify as verify_chain
+from .audit import GENESIS, canonical_detail, verify as verify_chain
 from .catalog import AsyncCatalog
-from .catalog import audit_log, holds as holds_sql, segments as seg_sql
+from .catalog import audit_log, cameras as cameras_sql, holds as holds_sql, segments as seg_sql
 from .clock import US, Clock
 from .config import CameraSettings, Settings
 from .crashpoints import crash_point
@@ -167,6 +168,33 @@ class Services:
         if changes and self.wake_purger is not None:
             self.wake_purger.set()
         return changes
+
+    async def audit_config_changes(self) -> list[str]:
+        """At start: one audit entry per camera whose policy-relevant settings changed."""
+        now = self.clock.now_us()
+        seen = await self.catalog.run(cameras_sql.last_configs)
+        changed = []
+        for cam in self.settings.cameras:
+            current = canonical_detail({
+                "policy": self.policies[cam.id].id, "retention_s": self.retention_s(cam),
+                "retention_reason": cam.retention_reason, "zone": cam.zone,
+                "purpose": cam.purpose, "audio": cam.audio,
+                "masks": [m.model_dump(mode="json") for m in cam.masks]})
+            before = seen.get(cam.id)
+            if before == current:
+                continue
+
+            def tx(db, cam_id=cam.id, before=before, current=current):
+                with db.tx():
+                    audit_log.append(db, now, "system", "system",
+                                     "camera.add" if before is None else "camera.change",
+                                     f"camera:{cam_id}", "configuration at start-up",
+                                     {"before": None if before is None else json.loads(before),
+                                      "after": json.loads(current)})
+                    cameras_sql.save_config(db, cam_id, current, now)
+            await self.catalog.run(tx)
+            changed.append(cam.id)
+        return changed
 
     # ------------------------------------------------------------------ keys
 

@@ -33,9 +33,13 @@ async def test_shortening_and_legal_floor(gateway_client, make_settings, fake_cl
         make_settings([camera(retention="10m", retention_reason="board decision")]), clock=fake_clock)
     seg = await app[CATALOG].run(seg_sql.get_segment, uid)
     assert seg.deadline_us == seg.end_us + 600 * US
-    entries = [e for e in await app[CATALOG].run(lambda db: list(audit_log.entries(db)))
-               if e.action == "policy.change"]
+    log = await app[CATALOG].run(lambda db: list(audit_log.entries(db)))
+    entries = [e for e in log if e.action == "policy.change"]
     assert len(entries) == 1 and '"new_retention_s":600' in entries[0].detail
+    # The configuration change itself is audited too (first start: camera.add).
+    assert [e.action for e in log if e.action.startswith("camera.")] == [
+        "camera.add", "camera.change"]
+    assert '"retention_s":600' in [e for e in log if e.action == "camera.change"][0].detail
     await client.close()
 
     # Lengthening does not reach back into stored footage.
