@@ -114,11 +114,10 @@ def recover(db: Catalog, storage: LocalStorage) -> dict[str, int]:
         _finish(db, seg, "retention deadline passed")
         counts["purges_finished"] += 1
     rows = {uid: state for uid, state, _b, _s in seg_sql.all_uids(db)}
-    for uid in list(storage.uids()):
-        if uid not in rows:
-            storage.delete(uid)
-            counts["orphans_removed"] += 1
     files = set(storage.uids())
+    for uid in files - rows.keys():
+        storage.delete(uid)
+        counts["orphans_removed"] += 1
     for uid, state in rows.items():
         if state == "stored" and uid not in files:
             seg_sql.mark_corrupt(db, uid)
