@@ -111,7 +111,7 @@ async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
     return tokens
 
 
-async def camera_loop(base: str, token: str, interval: float) -> None:
+async def camera_loop(base: str, token: str, interval: float, director_token: str) -> None:
     """The simulated camera: every ``interval`` seconds, push the segment just recorded."""
     loop = asyncio.get_running_loop()
     n = 0
@@ -125,6 +125,11 @@ async def camera_loop(base: str, token: str, interval: float) -> None:
                                           "Content-Type": "video/mp4",
                                           "X-Segment-Start": start}) as resp:
                 body = await resp.json()
+            if resp.status == 201 and n == 0:
+                print(f"\n  See what was stored (decrypted for you, masked as stored; the view "
+                      f"is audited):\n  curl -H 'Authorization: Bearer {director_token}' "
+                      f"'{base}/api/v1/segments/{body['id']}/video?reason=demo' -o masked.mp4"
+                      "\n", flush=True)
             if resp.status == 201:
                 log.info("camera pushed %d bytes -> stored %s (masked, sealed: %d bytes); "
                          "to be destroyed at %s", len(data), body["id"], body["bytes"],
@@ -167,7 +172,7 @@ footage-gateway demo on {base}
   Try: curl -s -H 'Authorization: Bearer {tokens["auditor"]}' {base}/metrics | grep footage_
 """)
     token = (directory / f"{CAMERA}.token").read_text().strip()
-    cam = asyncio.create_task(camera_loop(base, token, interval))
+    cam = asyncio.create_task(camera_loop(base, token, interval, tokens["director"]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
