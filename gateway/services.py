@@ -26,7 +26,8 @@ from .crashpoints import crash_point
 from .durations import parse_duration
 from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
 from .media.masking import Mask, masks_from_settings
-from .media.redact import redact
+from .media.probe import probe
+from .media.redact import RedactResult, redact
 from .metrics import Metrics
 from .models import Segment
 from .policy import Policy, load_policy, recompute_deadline, retention_seconds
@@ -74,14 +75,14 @@ class Services:
             raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
         masks = masks_from_settings(camera.masks)
         t0 = time.perf_counter()
-        result, info = await self.cpu(_process, data, masks, camera.audio)
+        result = await self.cpu(_process, data, masks, camera.audio)
         if masks:
             self.metrics.redaction_seconds.labels(camera.id).observe(time.perf_counter() - t0)
             self.metrics.redaction_frames.labels(camera.id).inc(result.frames)
 
         now = self.clock.now_us()
         start = start_hint_us if start_hint_us is not None else (
-            info.creation_time_us if info.creation_time_us else now - result.duration_us)
+            result.creation_time_us if result.creation_time_us else now - result.duration_us)
         end = start + result.duration_us
         if start > now + MAX_FUTURE_SKEW_US:
             raise BadRequest("segment starts more than 5 minutes in the future; check the "
@@ -287,10 +288,13 @@ def _past_deadline_counts(db, now_us: int) -> dict[str, int]:
     return out
 
 
-def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool):
-    from .media.probe import probe
-    info = probe(data)
-    return redact(data, masks, keep_audio=keep_audio), info
+def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool) -> RedactResult:
+    """Mask (decoding every frame, which also rejects corrupt video), or for a camera
+    without masks: probe (a full decode, since remuxing alone would copy corrupt
+    packets) then remux."""
+    if not masks:
+        probe(data)
+    return redact(data, masks, keep_audio=keep_audio)
 
 
 def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:

@@ -122,6 +122,18 @@ async def test_bad_uploads_are_refused_and_store_nothing(gateway_client, segment
     assert f'footage_ingest_rejected_total{{camera="lobby",reason="{err["code"]}"}} 1.0' in metrics
 
 
+@pytest.mark.parametrize("name,make,ctype,status", BAD_UPLOADS[:5], ids=[b[0] for b in BAD_UPLOADS[:5]])
+async def test_bad_uploads_to_a_masked_camera_store_nothing(gateway_client, make_settings, segment,
+                                                            tmp_path, name, make, ctype, status):
+    """The masking path decodes every frame itself: the same refusals, nothing stored."""
+    masks = [{"zone": "shelves", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9], [0.1, 0.9]]}]
+    client, app = await gateway_client(make_settings([camera(masks=masks)]))
+    resp = await client.post("/api/v1/cameras/lobby/segments", data=make(segment),
+                             headers={**auth(), "Content-Type": ctype})
+    assert resp.status == status, await resp.text()
+    assert stored_files(tmp_path / "data") == []
+
+
 async def test_unknown_camera_is_404(gateway_client, segment, tmp_path):
     client, _ = await gateway_client()
     resp = await client.post("/api/v1/cameras/attic/segments", data=segment, headers=auth())
@@ -201,3 +213,16 @@ async def test_health_is_public_and_metrics_need_auth(gateway_client):
     resp = await client.get("/metrics")
     assert resp.status == 401
     assert (await resp.json())["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("masked", [False, True])
+async def test_corrupted_mdat_is_refused(gateway_client, make_settings, segment, tmp_path, masked):
+    from mediafixtures import corrupt_mdat
+
+    masks = [{"zone": "shelves", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9], [0.1, 0.9]]}]
+    client, _ = await gateway_client(make_settings([camera(masks=masks if masked else [])]))
+    resp = await client.post("/api/v1/cameras/lobby/segments", data=corrupt_mdat(segment),
+                             headers=auth())
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "corrupt_video"
+    assert stored_files(tmp_path / "data") == []
