@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import retention
 from .catalog import Catalog
@@ -23,8 +24,10 @@ from .clock import US
 from .crashpoints import crash_point
 from .holds_service import tick as holds_tick
 from .models import PurgeReceipt, Segment
-from .services import Services
 from .vault.storage import LocalStorage
+
+if TYPE_CHECKING:  # services imports this module
+    from .services import Services
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from .audit import verify
 from .catalog import Catalog
 from .catalog.audit_log import entries
 from .catalog.holds import list_holds
-from .catalog.reporting import exports_in_period, past_deadline, stored_retention
+from .catalog.reporting import exports_in_period, stored_retention
 from .catalog.segments import receipts
 from .clock import US, iso
 from .config import Settings
@@ -26,6 +26,7 @@ from .models import Hold, PurgeReceipt
 from .notice import MASK_TEXT, human_duration, templates
 from .policy import RECIPIENTS, Policy, retention_seconds
 from .policy_check import Violation, check_camera
+from .catalog.segments import due_plan
 
 #: A purge later than this after its deadline, with no hold to explain it, is flagged.
 LATE_AFTER_S = 3600
@@ -78,11 +79,6 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 def _held(holds: list[Hold], r: PurgeReceipt) -> bool:
     """True when some hold covered this footage before it was destroyed (late for a reason)."""
     return any(h.covers(r.camera, r.start_us, r.end_us) and h.requested_us <= r.destroyed_at_us
-               for h in holds)
-
-
-def _preserved_now(holds: list[Hold], camera: str, start_us: int, end_us: int, now_us: int) -> bool:
-    return any(h.covers(camera, start_us, end_us) and (h.preserves_until() or 0) > now_us
                for h in holds)
 
 
@@ -210,8 +206,7 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
     stored = {s.camera: s for s in stored_retention(catalog)}
     holds = list_holds(catalog)
     exports = exports_in_period(catalog, since_us, until_us)
-    overdue = [s for s in past_deadline(catalog, now_us)
-               if not _preserved_now(holds, s.camera, s.start_us, s.end_us, now_us)]
+    overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included
     chain = verify(entries(catalog))
     used = {p.id: p for p in policies.values()}
     configured = {c.id for c in settings.cameras}

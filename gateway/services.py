@@ -278,13 +278,9 @@ class Services:
 
 def _past_deadline_counts(db, now_us: int) -> dict[str, int]:
     """Segments past deadline that no live hold preserves, per camera (must all be 0)."""
-    holds = holds_sql.live_holds(db)
     out: dict[str, int] = {}
-    cursor = (-1, -1)
-    while page := seg_sql.due_segments(db, now_us, 2000, cursor):
-        cursor = (page[-1].deadline_us, page[-1].id)
-        for seg in retention.plan_purge(page, holds, now_us).destroy:
-            out[seg.camera] = out.get(seg.camera, 0) + 1
+    for seg in seg_sql.due_plan(db, now_us).destroy:
+        out[seg.camera] = out.get(seg.camera, 0) + 1
     return out
 
 

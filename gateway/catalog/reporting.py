@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..models import Segment
 from .core import Catalog
-from .segments import _COLS as _SEG_COLS
-from .segments import _seg
 
 
 def table_exists(db: Catalog, name: str) -> bool:
@@ -40,14 +37,6 @@ def stored_retention(db: Catalog) -> list[StoredRetention]:
     return [StoredRetention(r[0], r[1], r[2], r[3],
                             None if r[4] is None else r[4] // 1_000_000,
                             None if r[5] is None else r[5] // 1_000_000) for r in rows]
-
-
-def past_deadline(db: Catalog, now_us: int) -> list[Segment]:
-    """Every segment still present whose deadline has passed (holds are applied by the caller)."""
-    rows = db.conn.execute(
-        f"SELECT {_SEG_COLS} FROM segments WHERE state != 'shredded' AND deadline_us <= ? "
-        "ORDER BY deadline_us", (now_us,)).fetchall()
-    return [_seg(r) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from .. import retention
 from ..models import PurgeReceipt, Segment
 from .core import Catalog
+from .holds import live_holds
 
 _COLS = ("id, uid, camera, policy, start_us, end_us, deadline_us, bytes, sha256, frames, "
          "width, height, masked, state, shredded_us, created_us")
@@ -76,6 +78,14 @@ def due_segments(db: Catalog, now_us: int, limit: int = 1000,
         (now_us, after[0], after[1], limit),
     ).fetchall()
     return [_seg(r) for r in rows]
+
+
+def iter_due(db: Catalog, now_us: int, page: int = 1000) -> Iterator[list[Segment]]:
+    """Pages of ``due_segments`` until none are left (memory stays bounded)."""
+    cursor = (-1, -1)
+    while rows := due_segments(db, now_us, page, cursor):
+        cursor = (rows[-1].deadline_us, rows[-1].id)
+        yield rows
 
 
 def next_deadline_after(db: Catalog, now_us: int) -> int | None:
@@ -207,3 +217,19 @@ def shift_deadlines(db: Catalog, camera: str, policy: str, old_offset_us: int,
             "AND policy = ? AND state = 'stored' AND deadline_us - end_us = ?",
             (new_offset_us, new_policy, camera, policy, old_offset_us))
     return cur.rowcount
+
+
+def due_plan(db: Catalog, now_us: int) -> retention.PurgePlan:
+    """The purge plan for everything due now: exactly what the next purge pass does.
+
+    For the metrics, ``purge --dry-run`` and the privacy-audit report; the
+    decision itself is ``retention.plan_purge`` (pure).
+    """
+    holds = live_holds(db)
+    destroy: list[Segment] = []
+    kept: list[retention.Kept] = []
+    for page in iter_due(db, now_us):
+        plan = retention.plan_purge(page, holds, now_us)
+        destroy += plan.destroy
+        kept += plan.kept
+    return retention.PurgePlan(tuple(destroy), tuple(kept))

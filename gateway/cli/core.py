@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from . import config_option, settings_from
-from .. import retention
 from ..catalog import Catalog
-from ..catalog import holds as holds_sql, segments as seg_sql
+from ..catalog import segments as seg_sql
 from ..clock import US, SystemClock, iso
 from ..errors import GatewayError
 from ..policy import camera_policies, retention_seconds
@@ -103,20 +102,14 @@ def purge_command(config_path: str, dry_run: bool) -> None:
     policies = camera_policies(settings)
     db = Catalog.open(settings.catalog_path)
     now = SystemClock().now_us()
-    holds = holds_sql.live_holds(db)
-    destroy = kept = 0
-    cursor = (-1, -1)
-    while page := seg_sql.due_segments(db, now, 1000, cursor):
-        cursor = (page[-1].deadline_us, page[-1].id)
-        plan = retention.plan_purge(page, holds, now)
-        for seg in plan.destroy:
-            destroy += 1
-            click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={iso(seg.end_us)} "
-                       f"deadline={iso(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
-        for k in plan.kept:
-            kept += 1
-            click.echo(f"KEEP    {k.segment.uid} camera={k.segment.camera} deadline passed "
-                       f"but hold {k.hold_id} preserves it until {iso(k.until_us)}")
+    plan = seg_sql.due_plan(db, now)  # exactly what the running gateway's next pass does
+    for seg in plan.destroy:
+        click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={iso(seg.end_us)} "
+                   f"deadline={iso(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
+    for k in plan.kept:
+        click.echo(f"KEEP    {k.segment.uid} camera={k.segment.camera} deadline passed "
+                   f"but hold {k.hold_id} preserves it until {iso(k.until_us)}")
+    destroy, kept = len(plan.destroy), len(plan.kept)
     for cam in settings.cameras:
         r = retention_seconds(cam, policies[cam.id])
         click.echo(f"camera {cam.id}: policy {policies[cam.id].id}, retention {r} s "
