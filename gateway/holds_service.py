@@ -48,16 +48,14 @@ def _policies(svc: Services, cameras: Sequence[str], strict: bool = True):
 
 def _roles(svc: Services, cameras: Sequence[str], kind: str) -> tuple[str, ...]:
     """Roles every covered camera's policy allows for ``kind``: approvers.holds,
-    approvers.disclosures or access.view_roles (default: the director)."""
-    sets = []
-    for p in _policies(svc, cameras, strict=False):
-        section, attr = ("access", "view_roles") if kind == "view" else ("approvers", kind)
-        sets.append(set(getattr(getattr(p, section, None), attr, None) or DEFAULT_APPROVERS))
+    approvers.disclosures or access.view_roles (no configured camera: the director)."""
+    sets = [set(p.access.view_roles if kind == "view" else getattr(p.approvers, kind))
+            for p in _policies(svc, cameras, strict=False)]
     return tuple(sorted(set.intersection(*sets))) if sets else DEFAULT_APPROVERS
 
 
 def _counsel_required(svc: Services, cameras: Sequence[str]) -> bool:
-    return any(getattr(getattr(p, "approvers", None), "counsel_before_disclosure", False)
+    return any(p.approvers.counsel_before_disclosure
                for p in _policies(svc, cameras, strict=False))
 
 
@@ -74,11 +72,9 @@ def _grace_s(svc: Services, cameras: Sequence[str]) -> int:
 
 
 def disclosure_allowed(svc: Services, camera: str, recipient: str, ground: str) -> bool:
-    """The camera's policy says (policy.disclosure_allowed); without that rule, court orders only."""
-    if camera not in svc.policies:
-        return False  # a camera no longer configured has no policy to allow anything
-    fn = getattr(svc.policies[camera], "disclosure_allowed", None)
-    return bool(fn(recipient, ground)) if callable(fn) else ground == "court_order"
+    """The camera's policy decides; a camera no longer configured allows nothing."""
+    policy = svc.policies.get(camera)
+    return policy is not None and policy.disclosure_allowed(recipient, ground)
 
 
 # ------------------------------------------------------------------ holds
@@ -372,6 +368,8 @@ async def export_package(svc: Services, export_id: int, actor: Actor) -> Path:
     """The package file of a ready export, to an approver (audited as a download)."""
     e = await svc.catalog.run(exp_sql.get_export, export_id)
     if e is None:
+        if actor.role not in DEFAULT_APPROVERS:  # say nothing about what exists
+            raise Forbidden(f"role {actor.role!r} may not download exports")
         raise NotFound(f"no export {export_id}")
     hold = await svc.catalog.run(holds_sql.get_hold, e.hold_id)
     if actor.role not in _roles(svc, hold.cameras, "disclosures"):

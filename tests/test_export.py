@@ -268,7 +268,7 @@ async def test_cli_builds_a_package_with_progress_and_it_verifies(env, tmp_path)
     staff = args[:4] + ["sam"] + args[5:]
     staff[staff.index("--out") + 1] = str(tmp_path / "other")
     r = await asyncio.to_thread(CliRunner().invoke, main, staff)
-    assert r.exit_code == 1 and "not a director" in r.output
+    assert r.exit_code == 1 and "role 'staff' may not export footage" in r.output
 
 
 async def test_progress_is_reported_per_clip(env):
