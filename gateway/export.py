@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from .audit import entry_hash
 from .errors import ConfigError
+from .fsutil import fsync_dir
 
 FORMAT = "footage-gateway-export/1"
 KEY_FILE = "export-signing.key"
@@ -85,6 +86,7 @@ def _create_key(path: Path) -> None:
         pass
     finally:
         tmp.unlink()
+    fsync_dir(path.parent)  # the key is published on the notice page: it must survive
 
 
 def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
@@ -149,6 +151,7 @@ class PackageWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self.tmp, self.path)
+        fsync_dir(self.path.parent)
         return manifest_sha
 
     def abort(self) -> None:

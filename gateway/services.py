@@ -202,7 +202,7 @@ class Services:
     async def rotate_keys(self, actor: str = "system", role: str = "system") -> dict:
         """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs."""
         now = self.clock.now_us()
-        new_id = self.keyring.rotate(now)
+        new_id = await self.cpu(self.keyring.rotate, now)  # file lock + fsync: off the loop
         old = [k for k in self.keyring.ids() if k != new_id]
         rewrapped = 0
         if old:
@@ -225,7 +225,7 @@ class Services:
         doomed = plan_retire(self.keyring.entries(), self.keyring.current_id, in_use,
                              self.clock.now_us(), grace_us)
         if doomed:
-            self.keyring.retire(doomed)
+            await self.cpu(self.keyring.retire, doomed)
             await self.catalog.run(lambda db: db.checkpoint())
         return doomed
 

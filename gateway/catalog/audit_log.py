@@ -24,10 +24,11 @@ def append(db: Catalog, at_us: int, actor: str, role: str, action: str, obj: str
     return Entry(seq, at_us, actor, role, action, obj, reason, detail_text, prev, h)
 
 
-def entries(db: Catalog, since_seq: int = 0) -> Iterator[Entry]:
+def entries(db: Catalog, since_seq: int = 0, limit: int = -1) -> Iterator[Entry]:
+    """Entries after ``since_seq`` in chain order (at most ``limit``; -1: all)."""
     cur = db.conn.execute(
         "SELECT seq, at_us, actor, role, action, object, reason, detail, prev_hash, hash "
-        "FROM audit WHERE seq > ? ORDER BY seq", (since_seq,))
+        "FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (since_seq, limit))
     for r in cur:
         yield Entry(*r)
 

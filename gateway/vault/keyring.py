@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..clock import Clock, SystemClock
+from ..fsutil import fsync_dir
 from ..errors import ConfigError, IntegrityError
 
 RING_FORMAT = "footage-gateway keyring v1"
@@ -369,18 +370,10 @@ def _write_atomic(path: Path, data: bytes, *, replace: bool) -> None:
         else:
             os.link(tmp, path)
             os.unlink(tmp)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sibling(path: Path, suffix: str) -> Path:

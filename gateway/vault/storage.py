@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator, Protocol
 
 from ..crashpoints import crash_point
+from ..fsutil import fsync_dir
 
 UID_RE = re.compile(r"^[0-9a-f]{32}$")
 SUFFIX = ".fgs"
@@ -27,14 +28,6 @@ class Storage(Protocol):
     def delete(self, uid: str) -> bool: ...
     def uids(self) -> Iterator[str]: ...
     def free_bytes(self) -> int: ...
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalStorage:
@@ -67,7 +60,7 @@ class LocalStorage:
         crash_point("write.fsynced")
         os.rename(tmp, final)
         crash_point("write.renamed")
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         crash_point("write.dir_fsynced")
 
     def get(self, uid: str) -> bytes:
@@ -83,7 +76,7 @@ class LocalStorage:
             p.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(p.parent)
+        fsync_dir(p.parent)
         return True
 
     def uids(self) -> Iterator[str]:
