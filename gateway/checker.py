@@ -38,8 +38,10 @@ def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: boo
         rep.problems.append(f"unexpected file {stray} in the segment store (not written by the "
                             "gateway; move it out)")
     ring_ids = set(keyring.ids())
+    rows: set[str] = set()
     for uid, state, size, sha in seg_sql.all_uids(db):
         rep.segments += 1
+        rows.add(uid)
         if state == "shredded":
             rep.problems.append(f"segment {uid}: purge interrupted (key erased, receipt missing); "
                                 "start the gateway to finish it")
@@ -50,11 +52,11 @@ def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: boo
         if uid not in files:
             rep.problems.append(f"segment {uid}: catalogued but its file is missing")
             continue
-        if storage.size(uid) != size:
-            rep.problems.append(f"segment {uid}: file is {storage.size(uid)} bytes, catalog says {size}")
-        elif deep and hashlib.sha256(storage.get(uid)).hexdigest() != sha:
+        actual = storage.size(uid)
+        if actual != size:
+            rep.problems.append(f"segment {uid}: file is {actual} bytes, catalog says {size}")
+        elif deep and _sha256_file(storage.path(uid)) != sha:
             rep.problems.append(f"segment {uid}: file SHA-256 differs from the catalog (tampered?)")
-    rows = {uid for uid, *_ in seg_sql.all_uids(db)}
     for uid in files - rows:
         rep.problems.append(f"file {uid}: no catalog row (unacknowledged write; start the gateway "
                             "to remove it)")
@@ -66,3 +68,11 @@ def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: boo
     if not chain.ok:
         rep.problems.append(f"audit chain broken at entry {chain.first_bad_seq}: {chain.problem}")
     return rep
+
+
+def _sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -36,3 +36,9 @@ def entries(db: Catalog, since_seq: int = 0, limit: int = -1) -> Iterator[Entry]
 def head(db: Catalog) -> tuple[int, str]:
     r = db.conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return (r[0], r[1]) if r else (0, GENESIS)
+
+
+def hash_at(db: Catalog, seq: int) -> str | None:
+    """The hash of entry ``seq`` (None if there is no such entry)."""
+    r = db.conn.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    return r[0] if r else None

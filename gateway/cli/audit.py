@@ -25,8 +25,7 @@ def _check(db: Catalog, anchor: tuple[int, str] | None):
     result = verify(audit_log.entries(db))
     anchored = None
     if anchor is not None and result.ok:
-        row = db.conn.execute("SELECT hash FROM audit WHERE seq = ?", (anchor[0],)).fetchone()
-        anchored = row is not None and row[0] == anchor[1]
+        anchored = audit_log.hash_at(db, anchor[0]) == anchor[1]
     return result, anchored
 
 

@@ -10,6 +10,7 @@ import click
 
 from . import config_option, settings_from
 from ..catalog import Catalog
+from ..catalog.core import ReadOnlyCatalog
 from ..catalog import segments as seg_sql
 from ..clock import US, SystemClock, iso
 from ..errors import GatewayError
@@ -83,8 +84,11 @@ def check_command(config_path: str, quick: bool) -> None:
         ring = KeyRing.open(settings.keyring_path, create=False)
     except GatewayError as err:
         _fail(err.message, 1)
-    db = Catalog.open(settings.catalog_path)
-    rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
+    db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
+    try:
+        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
+    finally:
+        db.close()
     for p in rep.problems:
         click.echo(f"PROBLEM {p}")
     n = len(rep.problems)

@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..clock import Clock, SystemClock
-from ..fsutil import fsync_dir
 from ..errors import ConfigError, IntegrityError
+from ..fsutil import fsync_dir
 
 RING_FORMAT = "footage-gateway keyring v1"
 KEK_SIZE = 32
