@@ -16,11 +16,3 @@ def parse_duration(text: str) -> int:
             f"invalid duration {text!r}: use an integer followed by s, m, h or d (e.g. '72h', '7d')"
         )
     return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest exact form: 604800 -> '7d', 90 -> '90s'."""
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return f"{seconds // _UNITS[unit]}{unit}"
-    return f"{seconds}s"

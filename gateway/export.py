@@ -39,7 +39,6 @@ from .fsutil import fsync_dir
 FORMAT = "footage-gateway-export/1"
 KEY_FILE = "export-signing.key"
 #: Files every package has besides its clips; the last three are not in the manifest.
-SIGNED_FILES = ("custody.json", "README.txt", "signing-key.pem")
 MANIFEST, SIGNATURE, SUMS = "manifest.json", "manifest.sig", "SHA256SUMS"
 
 VERIFY_COMMANDS = (

@@ -30,6 +30,7 @@ from .clock import US
 from .config import MASK_MODES, MASK_ZONES, CameraSettings, Settings, format_validation_error
 from .durations import parse_duration
 from .errors import ConfigError
+from .retention import deadline
 
 def _builtin_dir() -> Path:
     """The shipped policies: ``policies/`` of a source checkout, else the installed copy."""
@@ -392,7 +393,7 @@ def retention_seconds(camera: CameraSettings, policy: Policy) -> int:
 
 def segment_deadline_us(end_us: int, camera: CameraSettings, policy: Policy) -> int:
     """When a segment of this camera ending at ``end_us`` is destroyed."""
-    return end_us + retention_seconds(camera, policy) * US
+    return deadline(end_us, retention_seconds(camera, policy))
 
 
 def recompute_deadline(seg_end_us: int, stored_deadline_us: int, old_retention_s: int,

@@ -24,7 +24,7 @@ from .clock import US
 from .crashpoints import crash_point
 from .holds_service import tick as holds_tick
 from .models import PurgeReceipt, Segment
-from .vault.storage import LocalStorage
+from .vault.storage import Storage
 
 if TYPE_CHECKING:  # services imports this module
     from .services import Services
@@ -98,7 +98,7 @@ async def purge_once(svc: Services) -> PurgeOutcome:
     return out
 
 
-def recover(db: Catalog, storage: LocalStorage) -> dict[str, int]:
+def recover(db: Catalog, storage: Storage) -> dict[str, int]:
     """Startup: finish interrupted purges and drop what was never acknowledged.
 
     - temp files: a write that never finished; the client got no 201. Deleted.

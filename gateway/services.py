@@ -33,7 +33,7 @@ from .models import Segment
 from .policy import Policy, load_policy, recompute_deadline, retention_seconds
 from .vault import format as fmt
 from .vault.keyring import KeyRing, plan_retire, rewrap, rotation_due
-from .vault.storage import LocalStorage
+from .vault.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Services:
     settings: Settings
     catalog: AsyncCatalog
     keyring: KeyRing
-    storage: LocalStorage
+    storage: Storage
     policies: dict[str, Policy]
     clock: Clock
     metrics: Metrics
@@ -298,5 +298,5 @@ def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
     return blob, hashlib.sha256(blob).hexdigest()
 
 
-def _open(storage: LocalStorage, uid: str, data_key: bytes, key_id: bytes) -> bytes:
+def _open(storage: Storage, uid: str, data_key: bytes, key_id: bytes) -> bytes:
     return fmt.open_sealed(storage.get(uid), data_key, expected_key_id=key_id)

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from click.testing import CliRunner
 
-from conftest import auth, camera, write_policy
+from conftest import auth, write_policy
 from gateway.catalog import Catalog
 from gateway.catalog import segments as seg_sql
 from gateway.cli import main

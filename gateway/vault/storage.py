@@ -23,11 +23,16 @@ TMP_PREFIX = ".tmp-"
 
 
 class Storage(Protocol):
+    """What the services need from a backend; an S3 (Object Lock) backend implements the
+    same calls. ``put`` is durable and atomic when it returns; ``delete`` is idempotent."""
+
     def put(self, uid: str, blob: bytes) -> None: ...
     def get(self, uid: str) -> bytes: ...
     def delete(self, uid: str) -> bool: ...
     def uids(self) -> Iterator[str]: ...
+    def size(self, uid: str) -> int: ...
     def free_bytes(self) -> int: ...
+    def temp_files(self) -> list[Path]: ...
 
 
 class LocalStorage:
@@ -65,9 +70,6 @@ class LocalStorage:
 
     def get(self, uid: str) -> bytes:
         return self.path(uid).read_bytes()
-
-    def open(self, uid: str):
-        return self.path(uid).open("rb")
 
     def delete(self, uid: str) -> bool:
         """Unlink and make the removal durable; False when it was already gone."""
