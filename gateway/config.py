@@ -27,6 +27,7 @@ from .errors import ConfigError
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
+MAX_POLYGON_POINTS = 64
 #: Zone kinds a mask may name (what the masked region shows).
 MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
@@ -86,7 +87,7 @@ class LibrarySettings(_Strict):
 
 class MaskSettings(_Strict):
     zone: Literal[MASK_ZONES]  # type: ignore[valid-type]
-    polygon: list[tuple[float, float]] = Field(min_length=3, max_length=64)
+    polygon: list[tuple[float, float]] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
     mode: Literal["fill", "pixelate", "blur"] = "fill"
 
     @field_validator("polygon", mode="before")
@@ -107,9 +108,9 @@ class MaskSettings(_Strict):
         for i, (x, y) in enumerate(v):
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
                 raise ValueError(f"point {i} ({x}, {y}) is outside 0..1 (coordinates are normalized)")
-        if _self_intersects(v):
+        if self_intersects(v):
             raise ValueError("polygon edges cross each other; list the points in order around the region")
-        if abs(_area(v)) < 1e-9:
+        if abs(polygon_area(v)) < 1e-9:
             raise ValueError("polygon has no area")
         return v
 
@@ -280,7 +281,7 @@ def load_settings(path: str | Path) -> Settings:
 # --- polygon geometry (no side effects; used by validation above) ---
 
 
-def _area(pts: list[tuple[float, float]]) -> float:
+def polygon_area(pts: list[tuple[float, float]]) -> float:
     return sum(
         pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
         for i in range(len(pts))
@@ -297,7 +298,7 @@ def _segments_cross(p1, p2, q1, q2) -> bool:
     return (d1 * d2 < 0) and (d3 * d4 < 0)
 
 
-def _self_intersects(pts: list[tuple[float, float]]) -> bool:
+def self_intersects(pts: list[tuple[float, float]]) -> bool:
     n = len(pts)
     edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
     for i in range(n):

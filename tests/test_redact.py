@@ -383,6 +383,7 @@ def test_parse_mask_spec(spec, points):
     ("0,0 1;0 1,1", "not of the form x,y"),
     ("0,0,0 1,0 1,1", "not of the form x,y"),
     ("0,0 0.5,0.5 1,1", "zero area"),
+    ("0,0 1,1 1,0 0,1", "edges cross"),
 ])
 def test_parse_mask_spec_says_what_is_wrong(spec, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):

@@ -7,17 +7,16 @@ before putting them in the configuration.
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 from pathlib import Path
 
 import click
 
+from gateway.config import MAX_POLYGON_POINTS, polygon_area, self_intersects
 from gateway.errors import GatewayError
 from gateway.media.masking import MODES, Mask
 
-MAX_POINTS = 64  # as gateway.config.MaskSettings
 
 
 def parse_mask_spec(spec: str) -> tuple[tuple[float, float], ...]:
@@ -40,17 +39,14 @@ def parse_mask_spec(spec: str) -> tuple[tuple[float, float], ...]:
         points.append((x, y))
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
-    if len(points) > MAX_POINTS:
-        raise ValueError(f"a polygon has at most {MAX_POINTS} points, got {len(points)}")
-    if _area(points) == 0.0:
+    if len(points) > MAX_POLYGON_POINTS:
+        raise ValueError(f"a polygon has at most {MAX_POLYGON_POINTS} points, got {len(points)}")
+    if self_intersects(points):  # the same rules as a camera's [[cameras.masks]]
+        raise ValueError("polygon edges cross each other; list the points in order around "
+                         "the region")
+    if polygon_area(points) == 0.0:
         raise ValueError("the polygon has zero area (its points are on one line)")
     return tuple(points)
-
-
-def _area(points: list[tuple[float, float]]) -> float:
-    """Shoelace area; zero for a degenerate polygon that would mask nothing."""
-    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))
-    return abs(twice) / 2
 
 
 def _mask_specs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):

@@ -33,7 +33,9 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-MODES = ("fill", "pixelate", "blur")
+from ..config import MASK_MODES
+
+MODES = MASK_MODES
 FILL_Y = 16
 FILL_C = 128
 # Fixed-point precision for cv2.fillPoly: 1/256 px is plenty for normalized input.
