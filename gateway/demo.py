@@ -99,7 +99,7 @@ async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
         if all(await db.run(users_sql.identity_for_token, t, clock.now_us())
                for t in tokens.values()) and len(tokens) == 3:
             return tokens
-    demo = Actor("demo", "admin")
+    demo = Actor("demo", "operator")  # the host's shell, like the users CLI
     tokens = {}
     for name in ("director", "staff", "auditor"):
         if await db.run(users_sql.get_user, name) is None:

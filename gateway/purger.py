@@ -22,6 +22,7 @@ from .catalog import Catalog
 from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US
 from .crashpoints import crash_point
+from .holds import SYSTEM
 from .holds_service import tick as holds_tick
 from .models import PurgeReceipt, Segment
 from .vault.storage import Storage
@@ -58,7 +59,7 @@ def _finish(db: Catalog, seg: Segment, reason: str) -> PurgeReceipt:
                                                                    seg.end_us), seg.shredded_us)
     with db.tx():
         receipt = seg_sql.finish_purge(db, seg, reason, released)
-        audit_log.append(db, receipt.destroyed_at_us, "system", "system", "purge",
+        audit_log.append(db, receipt.destroyed_at_us, SYSTEM.name, SYSTEM.role, "purge",
                          f"segment:{seg.uid}", reason,
                          {"camera": seg.camera, "deadline_us": seg.deadline_us,
                           "released_us": released,

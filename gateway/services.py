@@ -25,6 +25,7 @@ from .config import CameraSettings, Settings
 from .crashpoints import crash_point
 from .durations import parse_duration
 from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
+from .holds import SYSTEM, Actor
 from .media.masking import Mask, masks_from_settings
 from .media.probe import probe
 from .media.redact import RedactResult, redact
@@ -159,7 +160,7 @@ class Services:
                 change = {"camera": cam.id, "segments": n, "from_policy": old_policy,
                           "to_policy": new_pol.id, "old_retention_s": offset_us // US,
                           "new_retention_s": new_offset // US}
-                await self.catalog.run(audit_log.append, now, "system", "system", "policy.change",
+                await self.catalog.run(audit_log.append, now, SYSTEM.name, SYSTEM.role, "policy.change",
                                        f"camera:{cam.id}", "camera policy or retention changed",
                                        change)
                 log.warning("camera %s: %d stored segments moved from %s s to %s s retention "
@@ -187,7 +188,7 @@ class Services:
 
             def tx(db, cam_id=cam.id, before=before, current=current):
                 with db.tx():
-                    audit_log.append(db, now, "system", "system",
+                    audit_log.append(db, now, SYSTEM.name, SYSTEM.role,
                                      "camera.add" if before is None else "camera.change",
                                      f"camera:{cam_id}", "configuration at start-up",
                                      {"before": None if before is None else json.loads(before),
@@ -199,7 +200,7 @@ class Services:
 
     # ------------------------------------------------------------------ keys
 
-    async def rotate_keys(self, actor: str = "system", role: str = "system") -> dict:
+    async def rotate_keys(self, actor: Actor = SYSTEM) -> dict:
         """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs."""
         now = self.clock.now_us()
         new_id = await self.cpu(self.keyring.rotate, now)  # file lock + fsync: off the loop
@@ -212,7 +213,8 @@ class Services:
                 await self.catalog.run(seg_sql.replace_wrapped, updates)
                 rewrapped += len(updates)
         retired = await self.retire_keks()
-        await self.catalog.run(audit_log.append, now, actor, role, "keys.rotate", f"kek:{new_id}",
+        await self.catalog.run(audit_log.append, now, actor.name, actor.role, "keys.rotate",
+                               f"kek:{new_id}",
                                "key epoch", {"rewrapped": rewrapped, "retired": retired})
         return {"kek": new_id, "rewrapped": rewrapped, "retired": retired}
 

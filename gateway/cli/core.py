@@ -133,12 +133,13 @@ def keys_group() -> None:
 def keys_rotate(config_path: str) -> None:
     """Start a new key epoch: re-wrap every data key, destroy the old KEKs (no video touched)."""
     from .holds import cli_services
+    from .users import cli_actor
 
     settings = settings_from(config_path)
 
     async def go():
         async with cli_services(settings) as svc:
-            return await svc.rotate_keys(actor="cli", role="admin")
+            return await svc.rotate_keys(cli_actor())
     try:
         out = asyncio.run(go())
     except GatewayError as err:
