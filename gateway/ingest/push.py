@@ -95,11 +95,6 @@ async def push_segment(request: web.Request) -> web.Response:
         seg = await request.app[SERVICES].ingest(cam, data, start_hint)
     except GatewayError as err:
         metrics.rejected.labels(label, err.code).inc()
-        if isinstance(err, TooLarge):
-            # Don't drain a huge body: answer and drop the connection.
-            resp = web.json_response(err.body(), status=err.status)
-            resp.force_close()
-            return resp
         raise
     return web.json_response(
         {"id": seg.uid, "camera": seg.camera, "start": iso(seg.start_us), "end": iso(seg.end_us),

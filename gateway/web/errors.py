@@ -29,13 +29,17 @@ async def error_middleware(request: web.Request, handler):
     try:
         return await handler(request)
     except GatewayError as err:
-        return error_response(err.status, err.code, err.message, request)
+        resp = error_response(err.status, err.code, err.message, request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason or exc.text or "", request)
+        resp = error_response(exc.status, code, exc.reason or exc.text or "", request)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error (logged)", request)
+    if resp.status == 413:
+        # The rest of a huge body is never read: answer and drop the connection.
+        resp.force_close()
+    return resp
