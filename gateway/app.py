@@ -9,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 from aiohttp import web
 
-from .catalog import AsyncCatalog, Catalog
 from .clock import Clock, SystemClock
 from .config import Settings
 from .ingest.push import setup_push
 from .metrics import Metrics
 from .policy import camera_policies
-from .purger import purge_loop, recover
-from .services import Services
-from .vault.keyring import KeyRing
-from .vault.storage import LocalStorage
+from .purger import purge_loop
+from .services import open_services
 from .web import routes
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
@@ -63,25 +59,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 
 
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    keyring = KeyRing.open(settings.keyring_path, create=True, clock=app[CLOCK])
-    catalog = Catalog.open(settings.catalog_path)
-    storage = LocalStorage(settings.storage_path)
-    recover(catalog, storage)
-    db = AsyncCatalog(catalog)
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
-    app[CATALOG] = db
-    app[SERVICES] = Services(settings, db, keyring, storage, app[POLICIES], app[CLOCK],
-                             app[METRICS], pool, app[PURGE_WAKE])
-    try:
-        await app[SERVICES].audit_config_changes()
-        await app[SERVICES].reconcile_deadlines()
-        await app[SERVICES].refresh_stats(full_audit=True)
+    async with open_services(app[SETTINGS], app[CLOCK], app[POLICIES], app[METRICS],
+                             server=True, wake_purger=app[PURGE_WAKE]) as svc:
+        app[CATALOG] = svc.catalog
+        app[SERVICES] = svc
+        await svc.audit_config_changes()
+        await svc.reconcile_deadlines()
+        await svc.refresh_stats(full_audit=True)
         yield
-    finally:
-        pool.shutdown(wait=True)
-        db.close()
 
 
 async def _loop_ctx(coro_fn, app: web.Application) -> AsyncIterator[None]:

@@ -14,11 +14,13 @@ import logging
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 from . import retention
 from .audit import GENESIS, canonical_detail, verify as verify_chain
-from .catalog import AsyncCatalog
+from .catalog import AsyncCatalog, Catalog
 from .catalog import audit_log, cameras as cameras_sql, holds as holds_sql, segments as seg_sql
 from .clock import US, Clock
 from .config import CameraSettings, Settings
@@ -34,7 +36,7 @@ from .models import Segment
 from .policy import Policy, load_policy, recompute_deadline, retention_seconds
 from .vault import format as fmt
 from .vault.keyring import KeyRing, plan_retire, rewrap, rotation_due
-from .vault.storage import Storage
+from .vault.storage import LocalStorage, Storage
 
 log = logging.getLogger(__name__)
 
@@ -302,3 +304,32 @@ def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
 
 def _open(storage: Storage, uid: str, data_key: bytes, key_id: bytes) -> bytes:
     return fmt.open_sealed(storage.get(uid), data_key, expected_key_id=key_id)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, clock: Clock, policies: dict[str, Policy],
+                        metrics: Metrics, *, server: bool,
+                        wake_purger: asyncio.Event | None = None) -> AsyncIterator[Services]:
+    """The services on the catalog, key ring and storage; closed on exit.
+
+    ``server=True`` (the gateway itself) creates what is missing and runs the
+    start-up recovery first. The CLI passes False: the key ring must exist, and
+    recovery is not run because a running server may own in-flight files.
+    """
+    from .purger import recover  # purger imports this module
+
+    if server:
+        settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keyring = KeyRing.open(settings.keyring_path, create=server, clock=clock)
+    catalog = Catalog.open(settings.catalog_path)
+    storage = LocalStorage(settings.storage_path)
+    if server:
+        recover(catalog, storage)
+    db = AsyncCatalog(catalog)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
+    try:
+        yield Services(settings, db, keyring, storage, policies, clock, metrics, pool,
+                       wake_purger)
+    finally:
+        pool.shutdown(wait=True)
+        db.close()

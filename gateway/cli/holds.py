@@ -6,8 +6,8 @@ commands that read footage (``export create``).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 import click
 
@@ -17,31 +17,18 @@ from ..catalog import AsyncCatalog, Catalog
 from ..catalog import holds as holds_sql
 from ..clock import SystemClock, iso
 from ..config import Settings
+from ..metrics import Metrics
+from ..policy import camera_policies
+from ..services import Services, open_services
 from .users import run
 
 
 @asynccontextmanager
-async def cli_services(settings: Settings):
-    """Services on the catalog, key ring and storage, without start-up recovery.
-
-    ``recover`` is not run: the server may be running and own in-flight files.
-    """
-    from ..metrics import Metrics
-    from ..policy import camera_policies
-    from ..services import Services
-    from ..vault.keyring import KeyRing
-    from ..vault.storage import LocalStorage
-
-    clock = SystemClock()
-    ring = KeyRing.open(settings.keyring_path, create=False, clock=clock)
-    db = AsyncCatalog(Catalog.open(settings.catalog_path))
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cli")
-    try:
-        yield Services(settings, db, ring, LocalStorage(settings.storage_path),
-                       camera_policies(settings), clock, Metrics(), pool, None)
-    finally:
-        pool.shutdown(wait=True)
-        db.close()
+async def cli_services(settings: Settings) -> AsyncIterator[Services]:
+    """The gateway's services for a CLI command (no start-up recovery: see open_services)."""
+    async with open_services(settings, SystemClock(), camera_policies(settings), Metrics(),
+                             server=False) as svc:
+        yield svc
 
 
 @click.group("holds")
