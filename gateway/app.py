@@ -18,6 +18,7 @@ from .config import Settings
 from .ingest.push import setup_push
 from .metrics import Metrics
 from .policy import camera_policies
+from .holds_service import recover_exports
 from .purger import purge_loop
 from .services import open_services
 from .web import routes
@@ -63,6 +64,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                              server=True, wake_purger=app[PURGE_WAKE]) as svc:
         app[CATALOG] = svc.catalog
         app[SERVICES] = svc
+        failed = await recover_exports(svc)  # builds a crash interrupted
+        if failed:
+            log.warning("%d export build(s) were interrupted and are marked failed", failed)
         await svc.audit_config_changes()
         await svc.reconcile_deadlines()
         await svc.refresh_stats(full_audit=True)

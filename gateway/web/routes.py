@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
 from ..export import public_key_pem
 from ..notice import SIGNING_PUBLIC_KEY, setup_notice
 from .holds_api import setup_holds_api
-from .keys import SERVICES, SETTINGS
+from .keys import SETTINGS
 from .openapi import setup_openapi
 from .segments_api import setup_segments_api
-
-log = logging.getLogger(__name__)
 
 
 def setup(app: web.Application) -> None:
@@ -24,13 +20,3 @@ def setup(app: web.Application) -> None:
     # The export key's public half, shown on the notice page so anyone can check a
     # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(app[SETTINGS].storage_path)
-    app.on_startup.append(_exports_startup)
-
-
-async def _exports_startup(app: web.Application) -> None:
-    """After the services exist: mark export builds a crash interrupted as failed."""
-    from ..holds_service import recover_exports
-
-    failed = await recover_exports(app[SERVICES])
-    if failed:
-        log.warning("%d export build(s) were interrupted and are marked failed", failed)
