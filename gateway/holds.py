@@ -19,7 +19,7 @@ from typing import Sequence
 
 from .clock import US, iso
 from .errors import BadRequest, Conflict, Forbidden
-from .models import Hold
+from .models import SYSTEM_ROLE, Actor, Hold
 
 STATES = ("requested", "active", "denied", "lapsed", "released", "expired")
 #: Actions people take; ``lapse`` and ``expire`` are taken by the system when time passes.
@@ -28,20 +28,8 @@ ACTIONS = ("approve", "deny", "release", "renew", "court_order", "lapse", "expir
 REQUESTERS = ("director", "staff")
 #: The default approvers when a policy names none (ALA: disclosure goes through the director).
 DEFAULT_APPROVERS = ("director",)
-SYSTEM_ROLE = "system"
 #: Camera clocks and API clients drift: a window may end this far after "now".
 FUTURE_SKEW_US = 300 * US
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a person (name, role) or the system (role ``system``)."""
-
-    name: str
-    role: str
-
-
-SYSTEM = Actor("system", SYSTEM_ROLE)
 
 
 def new_hold(cameras: Sequence[str], start_us: int, end_us: int, incident: str, reason: str,

@@ -20,9 +20,9 @@ from .catalog import Catalog
 from .catalog import audit_log, exports as exp_sql, holds as holds_sql, segments as seg_sql
 from .clock import US, iso
 from .errors import BadRequest, Conflict, Forbidden, GatewayError, IntegrityError, NotFound
-from .holds import (DEFAULT_APPROVERS, SYSTEM, VIEWERS, Actor, ExportRequest, check_export,
+from .holds import (DEFAULT_APPROVERS, REQUESTERS, VIEWERS, ExportRequest, check_export,
                     check_view, due_action, require_reason, new_hold, transition)
-from .models import Hold, Segment
+from .models import SYSTEM, Actor, Hold, Segment
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ EXPORT_TTL_S = 24 * 3600
 #: Who may list every hold (staff see the holds they requested).
 HOLD_READERS = ("director", "auditor")
 #: Who may ask for a hold, and so see their own.
-REQUESTER_ROLES = ("director", "staff")
+REQUESTER_ROLES = REQUESTERS
 
 
 # ------------------------------------------------------------------ policy lookups

@@ -5,6 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LIVE_HOLD_STATES = ("requested", "active")
+#: The roles people have (users, API tokens, policies' approvers and viewers).
+ROLES = ("director", "staff", "auditor", "admin")
+#: Actors that are not people: the gateway itself, and the host's shell (the CLI).
+SYSTEM_ROLE = "system"
+OPERATOR_ROLE = "operator"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a person (name, role), the system, or an operator at the host's shell."""
+
+    name: str
+    role: str
+
+
+SYSTEM = Actor("system", SYSTEM_ROLE)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .clock import US
 from .config import MASK_MODES, MASK_ZONES, CameraSettings, Settings, format_validation_error
 from .durations import parse_duration
 from .errors import ConfigError
+from .models import ROLES
 from .retention import deadline
 
 def _builtin_dir() -> Path:
@@ -49,7 +50,6 @@ GROUNDS = ("court_order", "search_warrant", "subpoena", "statute", "exigent_circ
 #: Who may ask for footage.
 RECIPIENTS = ("law_enforcement", "civil_litigant", "public", "subject")
 #: User roles (see the users command); approvers and viewers are drawn from these.
-ROLES = ("director", "staff", "auditor", "admin")
 ZONE_RULES = ("allowed", "mask_required", "forbidden")
 #: Placeholders the signage text may use.
 SIGNAGE_FIELDS = ("library", "contact", "retention", "notice_url")

@@ -22,9 +22,8 @@ from .catalog import Catalog
 from .catalog import audit_log, holds as holds_sql, segments as seg_sql
 from .clock import US
 from .crashpoints import crash_point
-from .holds import SYSTEM
 from .holds_service import tick as holds_tick
-from .models import PurgeReceipt, Segment
+from .models import SYSTEM, PurgeReceipt, Segment
 from .vault.storage import Storage
 
 if TYPE_CHECKING:  # services imports this module

@@ -27,12 +27,11 @@ from .config import CameraSettings, Settings
 from .crashpoints import crash_point
 from .durations import parse_duration
 from .errors import BadRequest, GatewayError, IntegrityError, NotFound, StorageFull
-from .holds import SYSTEM, Actor
 from .media.masking import Mask, masks_from_settings
 from .media.probe import probe
 from .media.redact import RedactResult, redact
 from .metrics import Metrics
-from .models import Segment
+from .models import SYSTEM, Actor, Segment
 from .policy import Policy, load_policy, recompute_deadline, retention_seconds
 from .vault import format as fmt
 from .vault.keyring import KeyRing, plan_retire, rewrap, rotation_due

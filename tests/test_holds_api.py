@@ -17,7 +17,7 @@ from gateway.app import create_app
 from gateway.catalog import segments as seg_sql
 from gateway.clock import US, FakeClock, iso
 from gateway.config import parse_settings
-from gateway.holds import Actor
+from gateway.models import Actor
 from gateway.purger import purge_once
 from gateway.web.keys import SERVICES
 

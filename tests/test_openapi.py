@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway import users
-from gateway.holds import Actor
+from gateway.models import Actor
 from gateway.web.auth import PUBLIC_PATHS
 from gateway.web.keys import SERVICES
 from gateway.web.openapi import HOLD_REQUEST, OPENAPI_PATH, openapi_document

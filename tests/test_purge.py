@@ -95,7 +95,7 @@ async def test_segment_already_past_deadline_is_refused(gateway_client, fake_clo
 
 async def test_footage_kept_by_a_hold_is_not_counted_as_late(gateway_client, fake_clock):
     from gateway import holds_service as hs
-    from gateway.holds import Actor
+    from gateway.models import Actor
 
     client, app = await gateway_client(clock=fake_clock)
     data = synth.make_segment(1.0, 15, 320, 180)

@@ -24,7 +24,7 @@ from gateway import users
 from gateway.cli import main
 from gateway.clock import US, iso
 from gateway.errors import BadRequest
-from gateway.holds import Actor
+from gateway.models import Actor
 from gateway.purger import purge_once
 
 from conftest import write_policy

@@ -14,7 +14,7 @@ from .. import export as pkg
 from .. import holds_service as hs
 from ..catalog import users as users_sql
 from ..errors import NotFound
-from ..holds import Actor
+from ..models import Actor
 from .holds import cli_services
 from .users import run
 

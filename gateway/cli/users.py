@@ -16,7 +16,7 @@ from ..catalog import AsyncCatalog, Catalog
 from ..catalog import users as users_sql
 from ..clock import SystemClock
 from ..errors import GatewayError
-from ..holds import Actor
+from ..models import Actor
 
 
 def cli_actor() -> Actor:

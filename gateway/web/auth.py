@@ -6,25 +6,17 @@ send ``Authorization: Bearer <personal API token>``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from ..errors import Forbidden, Unauthorized
+from ..models import Actor
 
 #: Paths anyone may read: the health check and the public notice.
 PUBLIC_PATHS = frozenset({"/healthz", "/notice", "/notice/signage"})
-ROLES = ("director", "staff", "auditor", "admin")
-
-
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    role: str
-
-
-#: Where the middleware leaves the caller's identity on the request.
-IDENTITY: web.RequestKey[Identity] = web.RequestKey("identity", Identity)
+#: Where the middleware leaves the caller (an Actor) on the request.
+IDENTITY: web.RequestKey[Actor] = web.RequestKey("identity", Actor)
+Identity = Actor  # the caller of a request is an actor like any other
 
 
 def _is_camera_push(request: web.Request) -> bool:

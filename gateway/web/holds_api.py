@@ -14,8 +14,8 @@ from ..audit import verify as verify_chain
 from ..catalog import audit_log
 from ..clock import iso, parse_iso
 from ..errors import BadRequest
-from ..holds import Actor
-from .auth import ROLES, require
+from ..models import ROLES, Actor
+from .auth import require
 from .keys import SERVICES
 
 MAX_JSON_BYTES = 64 * 1024

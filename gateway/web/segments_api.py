@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import holds_service as hs
-from ..holds import Actor
-from .auth import ROLES, require
+from ..models import ROLES, Actor
+from .auth import require
 from .keys import SERVICES
 
 
