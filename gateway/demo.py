@@ -24,8 +24,11 @@ from .catalog import users as users_sql
 from .clock import SystemClock, iso
 from .config import load_settings
 from .media import synth
+from .models import OPERATOR_ROLE, Actor
 from .policy_check import check as check_policies
+from .users import add_user, issue_token
 from .web.accesslog import PrivateAccessLogger
+from .web.keys import CATALOG, CLOCK
 
 log = logging.getLogger("gateway.demo")
 
@@ -88,10 +91,6 @@ def prepare(directory: Path, port: int) -> Path:
 
 async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
     """One login per role; name -> API token (kept in DIR/tokens.txt across restarts)."""
-    from .holds import Actor
-    from .users import add_user, issue_token
-    from .web.keys import CATALOG, CLOCK
-
     db, clock = app[CATALOG], app[CLOCK]
     saved = directory / "tokens.txt"
     if saved.exists():
@@ -99,7 +98,7 @@ async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
         if all(await db.run(users_sql.identity_for_token, t, clock.now_us())
                for t in tokens.values()) and len(tokens) == 3:
             return tokens
-    demo = Actor("demo", "operator")  # the host's shell, like the users CLI
+    demo = Actor("demo", OPERATOR_ROLE)  # the host's shell, like the users CLI
     tokens = {}
     for name in ("director", "staff", "auditor"):
         if await db.run(users_sql.get_user, name) is None:

@@ -16,7 +16,7 @@ from ..catalog import AsyncCatalog, Catalog
 from ..catalog import users as users_sql
 from ..clock import SystemClock
 from ..errors import GatewayError
-from ..models import Actor
+from ..models import OPERATOR_ROLE, Actor
 
 
 def cli_actor() -> Actor:
@@ -25,7 +25,7 @@ def cli_actor() -> Actor:
         who = getpass.getuser()
     except Exception:  # no passwd entry (containers): still audited, just less precisely
         who = "unknown"
-    return Actor(f"cli:{who}", "operator")
+    return Actor(f"cli:{who}", OPERATOR_ROLE)
 
 
 @asynccontextmanager
