@@ -47,6 +47,9 @@ Duration = Annotated[str, Field(description="integer + s, m, h or d, e.g. '7d'")
 class ServerSettings(_Strict):
     listen: str = Field("127.0.0.1:8080", description="host:port to listen on")
     public_url: str | None = Field(None, description="URL printed on the notice page")
+    max_concurrent_uploads: int = Field(
+        8, ge=1, le=256,
+        description="uploads read and processed at once; more get 503 (bounds memory)")
 
     @field_validator("listen")
     @classmethod

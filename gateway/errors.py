@@ -62,6 +62,13 @@ class UnsupportedMedia(GatewayError):
     code = "unsupported_media"
 
 
+class Busy(GatewayError):
+    """Too much work in flight; the client should retry shortly (Retry-After)."""
+
+    status = 503
+    code = "busy"
+
+
 class StorageFull(GatewayError):
     status = 507
     code = "storage_full"

@@ -226,3 +226,37 @@ async def test_corrupted_mdat_is_refused(gateway_client, make_settings, segment,
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "corrupt_video"
     assert stored_files(tmp_path / "data") == []
+
+
+async def test_uploads_beyond_the_limit_get_503_without_being_read(gateway_client, make_settings,
+                                                                   segment, tmp_path):
+    import asyncio
+
+    from gateway.config import parse_settings
+    base = make_settings()
+    settings = parse_settings({**base.model_dump(mode="python", exclude={"cameras"}),
+                               "server": {"max_concurrent_uploads": 1},
+                               "cameras": [camera()]})
+    client, app = await gateway_client(settings)
+    release = asyncio.Event()
+
+    async def slow_body():
+        yield segment[:1000]
+        await release.wait()  # the first upload holds the only slot
+        yield segment[1000:]
+
+    first = asyncio.create_task(client.post("/api/v1/cameras/lobby/segments", data=slow_body(),
+                                            headers=auth()))
+    from gateway.ingest.push import UPLOAD_SLOTS
+    for _ in range(500):  # until the first request holds the slot (bounded)
+        if app[UPLOAD_SLOTS].locked():
+            break
+        await asyncio.sleep(0.01)
+    assert app[UPLOAD_SLOTS].locked()
+    busy = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    assert busy.status == 503 and busy.headers["Retry-After"] == "5"
+    assert (await busy.json())["error"]["code"] == "busy"
+    release.set()
+    assert (await first).status == 201
+    again = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    assert again.status == 201

@@ -7,6 +7,7 @@ to disk until the video has decoded and been masked (``Services.ingest``).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from pathlib import Path
@@ -15,13 +16,14 @@ from aiohttp import web
 
 from ..clock import iso, parse_iso
 from ..config import CAMERA_ID, CameraSettings, Settings
-from ..errors import BadRequest, GatewayError, NotFound, TooLarge, Unauthorized, UnsupportedMedia
+from ..errors import BadRequest, Busy, GatewayError, NotFound, TooLarge, Unauthorized, UnsupportedMedia
 from ..web.keys import METRICS, SERVICES, SETTINGS
 
 log = logging.getLogger(__name__)
 
 ACCEPTED_TYPES = ("video/mp4", "video/mp2t")
 PUSH_TOKENS: web.AppKey[dict[str, str]] = web.AppKey("push_tokens")
+UPLOAD_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("upload_slots")
 
 
 def load_push_tokens(settings: Settings) -> dict[str, str]:
@@ -89,10 +91,17 @@ async def push_segment(request: web.Request) -> web.Response:
             except ValueError:
                 raise BadRequest("X-Segment-Start must be an RFC 3339 time with an offset, e.g. "
                                  "2026-11-25T13:08:00Z", code="bad_start") from None
-        data = await _read_capped(request, settings.storage.max_segment_bytes)
-        if not data:
-            raise UnsupportedMedia("empty body: no video was sent", code="empty")
-        seg = await request.app[SERVICES].ingest(cam, data, start_hint)
+        slots = request.app[UPLOAD_SLOTS]
+        if slots.locked():
+            # Refuse before reading the body: memory stays bounded however many
+            # cameras push at once. The camera keeps the segment and retries.
+            raise Busy(f"{settings.server.max_concurrent_uploads} uploads are already being "
+                       "processed; retry in a few seconds")
+        async with slots:
+            data = await _read_capped(request, settings.storage.max_segment_bytes)
+            if not data:
+                raise UnsupportedMedia("empty body: no video was sent", code="empty")
+            seg = await request.app[SERVICES].ingest(cam, data, start_hint)
     except GatewayError as err:
         metrics.rejected.labels(label, err.code).inc()
         raise
@@ -105,4 +114,5 @@ async def push_segment(request: web.Request) -> web.Response:
 
 def setup_push(app: web.Application) -> None:
     app[PUSH_TOKENS] = load_push_tokens(app[SETTINGS])
+    app[UPLOAD_SLOTS] = asyncio.Semaphore(app[SETTINGS].server.max_concurrent_uploads)
     app.router.add_post("/api/v1/cameras/{camera}/segments", push_segment)

@@ -30,6 +30,8 @@ async def error_middleware(request: web.Request, handler):
         return await handler(request)
     except GatewayError as err:
         resp = error_response(err.status, err.code, err.message, request)
+        if err.status == 503:
+            resp.headers["Retry-After"] = "5"
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
