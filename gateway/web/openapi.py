@@ -35,6 +35,7 @@ ERROR_TEXT = {
     409: "Conflicts with the current state",
     413: "Body too large",
     415: "Unsupported media type",
+    503: "Too many uploads in flight: retry after Retry-After seconds",
     507: "Storage full",
 }
 PUBLIC: list = []  # OpenAPI: an empty security requirement list means "no authentication"
@@ -132,7 +133,7 @@ def operations() -> dict[str, dict[str, dict]]:
                                   (200, "OpenAPI 3.1 document", _json({"type": "object"})))},
         "/api/v1/cameras/{camera}/segments": {"post": _op(
             "Camera push: store one video segment (masked, encrypted, deleted at its deadline)",
-            (201, "Stored", _json(_ref("Segment"))), (400, 401, 404, 413, 415, 507),
+            (201, "Stored", _json(_ref("Segment"))), (400, 401, 404, 413, 415, 503, 507),
             security=CAMERA_AUTH,
             body={"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
                   "video/mp2t": {"schema": {"type": "string", "contentMediaType": "video/mp2t"}}},
