@@ -32,11 +32,11 @@ MAX_POLYGON_POINTS = 64
 MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _duration(value: str) -> str:
+def check_duration(value: str) -> str:
     parse_duration(value)
     return value
 
@@ -44,7 +44,7 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, Field(description="integer + s, m, h or d, e.g. '7d'")]
 
 
-class ServerSettings(_Strict):
+class ServerSettings(StrictModel):
     listen: str = Field("127.0.0.1:8080", description="host:port to listen on")
     public_url: str | None = Field(None, description="URL printed on the notice page")
     max_concurrent_uploads: int = Field(
@@ -68,7 +68,7 @@ class ServerSettings(_Strict):
         return int(self.listen.rpartition(":")[2])
 
 
-class StorageSettings(_Strict):
+class StorageSettings(StrictModel):
     path: str = Field(description="directory for ciphertext segments and catalog.sqlite3")
     max_segment_bytes: int = Field(256 * 1024 * 1024, gt=0, le=4 * 1024**3)
     min_free_bytes: int = Field(
@@ -76,19 +76,19 @@ class StorageSettings(_Strict):
     )
 
 
-class KeysSettings(_Strict):
+class KeysSettings(StrictModel):
     path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
 
-    _v = field_validator("rotate_every")(lambda cls, v: _duration(v))
+    _v = field_validator("rotate_every")(lambda cls, v: check_duration(v))
 
 
-class LibrarySettings(_Strict):
+class LibrarySettings(StrictModel):
     name: str = Field("Our library", min_length=1, max_length=200)
     contact: str = Field("the library director", min_length=1, max_length=500)
 
 
-class MaskSettings(_Strict):
+class MaskSettings(StrictModel):
     zone: Literal[MASK_ZONES]  # type: ignore[valid-type]
     polygon: list[tuple[float, float]] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
     mode: Literal["fill", "pixelate", "blur"] = "fill"
@@ -118,7 +118,7 @@ class MaskSettings(_Strict):
         return v
 
 
-class CameraSettings(_Strict):
+class CameraSettings(StrictModel):
     id: str = Field(description="[a-z0-9-]{1,32}")
     name: str = Field(min_length=1, max_length=200)
     policy: str = Field("ala-baseline", min_length=1)
@@ -147,7 +147,7 @@ class CameraSettings(_Strict):
     @field_validator("retention")
     @classmethod
     def _retention(cls, v: str | None) -> str | None:
-        return None if v is None else _duration(v)
+        return None if v is None else check_duration(v)
 
     @field_validator("push_token")
     @classmethod
@@ -167,7 +167,7 @@ class CameraSettings(_Strict):
         return None if self.retention is None else parse_duration(self.retention)
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     """Everything the gateway reads from its config file, frozen."""
 
     server: ServerSettings = Field(default_factory=ServerSettings)

@@ -109,7 +109,8 @@ def public_key_pem(storage_path: Path) -> str:
 
 # ------------------------------------------------------------------ building
 
-def _canonical(obj) -> bytes:
+def package_json(obj) -> bytes:
+    """How every JSON file of a package is written (stable, so hashes are reproducible)."""
     return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -140,7 +141,7 @@ class PackageWriter:
         """Add the manifest (with every file's hash), its signature and SHA256SUMS; commit."""
         manifest = {**manifest, "format": FORMAT, "files": dict(sorted(self.hashes.items())),
                     "signing_key_sha256": fingerprint(key)}
-        body = _canonical(manifest)
+        body = package_json(manifest)
         manifest_sha = self.add(MANIFEST, body)
         self.add(SIGNATURE, key.sign(body))
         sums = "".join(f"{h}  {n}\n" for n, h in sorted(self.hashes.items()))

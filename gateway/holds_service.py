@@ -9,7 +9,6 @@ export package, which is the deliverable (see docs/holds.md, "Export files").
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -331,7 +330,7 @@ async def _build(svc: Services, export_id: int, hold: Hold, req: ExportRequest, 
         custody = {"hold": hold_json(hold), "segments": [_seg_json(s) for s in segments],
                    "audit": [asdict(e) for e in entries],
                    "audit_head": {"seq": head_seq, "hash": head_hash}}
-        await svc.cpu(writer.add, "custody.json", _json_bytes(custody))
+        await svc.cpu(writer.add, "custody.json", pkg.package_json(custody))
         await svc.cpu(writer.add, "README.txt", pkg.readme(export_id, pkg.fingerprint(key)))
         await svc.cpu(writer.add, "signing-key.pem", pkg.public_pem(key).encode())
         manifest = {
@@ -358,10 +357,6 @@ def _seg_json(s: Segment) -> dict:
     return {"segment": s.uid, "camera": s.camera, "start": iso(s.start_us), "end": iso(s.end_us),
             "ingested_at": iso(s.created_us), "masked": s.masked, "policy": s.policy,
             "stored_sha256": s.sha256}
-
-
-def _json_bytes(obj) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 async def export_package(svc: Services, export_id: int, actor: Actor) -> Path:

@@ -24,10 +24,11 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from .clock import US
-from .config import MASK_MODES, MASK_ZONES, CameraSettings, Settings, format_validation_error
+from .config import (MASK_MODES, MASK_ZONES, CameraSettings, Settings, StrictModel,
+                     check_duration, format_validation_error)
 from .durations import parse_duration
 from .errors import ConfigError
 from .models import ROLES
@@ -55,16 +56,9 @@ ZONE_RULES = ("allowed", "mask_required", "forbidden")
 SIGNAGE_FIELDS = ("library", "contact", "retention", "notice_url")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _dur(v: str) -> str:
-    parse_duration(v)
-    return v
-
-
-class Retention(_Strict):
+class Retention(StrictModel):
     """How long footage is kept, and why each number is what it is."""
 
     minimum: str
@@ -84,7 +78,7 @@ class Retention(_Strict):
     destruction_requires_source: str | None = None
 
     _durations = field_validator("minimum", "maximum", "justify_above", "hold_request_grace",
-                                 "hold_review")(lambda cls, v: v if v is None else _dur(v))
+                                 "hold_review")(lambda cls, v: v if v is None else check_duration(v))
 
     @model_validator(mode="after")
     def _bounds(self) -> "Retention":
@@ -123,7 +117,7 @@ class Retention(_Strict):
         return parse_duration(self.hold_review)
 
 
-class Zone(_Strict):
+class Zone(StrictModel):
     """A kind of place a camera may look at, and what the policy says about it."""
 
     label: str = Field(min_length=1)
@@ -138,13 +132,13 @@ class Zone(_Strict):
         return self
 
 
-class Statute(_Strict):
+class Statute(StrictModel):
     citation: str = Field(min_length=1)
     condition: str = Field(min_length=1)
     source: str = Field(min_length=1)
 
 
-class RecipientRule(_Strict):
+class RecipientRule(StrictModel):
     """The grounds on which one kind of recipient may receive footage."""
 
     grounds: list[Literal[GROUNDS]] = Field(default_factory=list)  # type: ignore[valid-type]
@@ -160,43 +154,43 @@ class RecipientRule(_Strict):
         return self
 
 
-class Disclosure(_Strict):
+class Disclosure(StrictModel):
     law_enforcement: RecipientRule
     civil_litigant: RecipientRule
     public: RecipientRule
     subject: RecipientRule
 
 
-class Approvers(_Strict):
+class Approvers(StrictModel):
     holds: list[Literal[ROLES]] = Field(min_length=1)  # type: ignore[valid-type]
     disclosures: list[Literal[ROLES]] = Field(min_length=1)  # type: ignore[valid-type]
     counsel_before_disclosure: bool = True
     source: str = Field(min_length=1)
 
 
-class Access(_Strict):
+class Access(StrictModel):
     view_roles: list[Literal[ROLES]] = Field(min_length=1)  # type: ignore[valid-type]
     source: str = Field(min_length=1)
 
 
-class Audio(_Strict):
+class Audio(StrictModel):
     allowed: bool
     source: str = Field(min_length=1)
 
 
-class Masking(_Strict):
+class Masking(StrictModel):
     modes: list[Literal[MASK_MODES]] = Field(min_length=1)  # type: ignore[valid-type]
     source: str = Field(min_length=1)
 
 
-class Purpose(_Strict):
+class Purpose(StrictModel):
     required: str = Field(min_length=1)
     source: str = Field(min_length=1)
     forbidden_terms: list[str] = Field(default_factory=list)
     forbidden_source: str | None = None
 
 
-class Signage(_Strict):
+class Signage(StrictModel):
     short: str = Field(min_length=1, max_length=400)
     full: str = Field(min_length=1)
     placement: str = Field(min_length=1)
@@ -211,7 +205,7 @@ class Signage(_Strict):
         return v
 
 
-class Policy(_Strict):
+class Policy(StrictModel):
     """One jurisdiction's or library type's rules, every number with its source."""
 
     id: str = Field(pattern=r"^[a-z0-9-]{1,64}$")
