@@ -33,10 +33,13 @@ MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
 
 class StrictModel(BaseModel):
+    """Frozen, no unknown keys, no type coercion: config and policy files alike."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def check_duration(value: str) -> str:
+    """A validator: the value must parse as a duration (ValueError says what is allowed)."""
     parse_duration(value)
     return value
 

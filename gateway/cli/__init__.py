@@ -5,9 +5,12 @@ functions as the web views. Subcommands live in this package, one module each.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 
+from ..catalog.core import ReadOnlyCatalog
 from ..config import Settings, load_settings
 from ..errors import GatewayError
 
@@ -26,6 +29,20 @@ def settings_from(path: str) -> Settings:
         return load_settings(path)
     except GatewayError as err:
         raise click.ClickException(err.message) from None
+
+
+@contextmanager
+def read_catalog(config_path: str) -> Iterator[ReadOnlyCatalog]:
+    """The catalog of a config, read-only (for commands that only look)."""
+    settings = settings_from(config_path)
+    if not settings.catalog_path.exists():
+        raise click.ClickException(f"no catalog at {settings.catalog_path} (has the gateway "
+                                   "ever started with this config?)")
+    db = ReadOnlyCatalog(settings.catalog_path)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 config_option = click.option("--config", "config_path", required=True,

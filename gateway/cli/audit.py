@@ -13,12 +13,11 @@ import sys
 
 import click
 
-from . import config_option, settings_from
+from . import config_option, read_catalog
 from ..audit import verify
-from ..catalog import AsyncCatalog, Catalog
+from ..catalog import Catalog
 from ..catalog import audit_log
 from ..clock import iso
-from .users import run
 
 
 def _check(db: Catalog, anchor: tuple[int, str] | None):
@@ -49,15 +48,8 @@ def audit_group() -> None:
               help="A head recorded earlier (audit head): it must still be in the chain.")
 def verify_command(config_path: str, anchor) -> None:
     """Exit 0 when the chain is intact, 1 with the first bad entry when it is not."""
-    settings = settings_from(config_path)
-
-    async def go():
-        db = AsyncCatalog(Catalog.open(settings.catalog_path))
-        try:
-            return await db.run(_check, anchor)
-        finally:
-            db.close()
-    result, anchored = run(go())
+    with read_catalog(config_path) as db:
+        result, anchored = _check(db, anchor)
     if not result.ok:
         click.echo(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.problem} "
                    f"({result.entries} entries before it verify)")
@@ -73,16 +65,9 @@ def verify_command(config_path: str, anchor) -> None:
 @config_option
 def head_command(config_path: str) -> None:
     """Print SEQ:HASH of the newest entry, to record outside the gateway (anchor)."""
-    settings = settings_from(config_path)
-
-    async def go():
-        db = AsyncCatalog(Catalog.open(settings.catalog_path))
-        try:
-            seq, h = await db.run(audit_log.head)
-            last = await db.run(lambda c: list(audit_log.entries(c, max(0, seq - 1))))
-            return seq, h, (last[-1].at_us if last else None)
-        finally:
-            db.close()
-    seq, h, at = run(go())
+    with read_catalog(config_path) as db:
+        seq, h = audit_log.head(db)
+        last = list(audit_log.entries(db, max(0, seq - 1)))
+    at = last[-1].at_us if last else None
     click.echo(f"# newest entry {seq}" + (f" at {iso(at)}" if at else ""), err=True)
     click.echo(f"{seq}:{h}")

@@ -11,16 +11,14 @@ from typing import AsyncIterator
 
 import click
 
-from . import config_option, settings_from
+from . import config_option, read_catalog
 from .. import holds_service as hs
-from ..catalog import AsyncCatalog, Catalog
 from ..catalog import holds as holds_sql
 from ..clock import SystemClock, iso
 from ..config import Settings
 from ..metrics import Metrics
 from ..policy import camera_policies
 from ..services import Services, open_services
-from .users import run
 
 
 @asynccontextmanager
@@ -40,15 +38,8 @@ def holds_group() -> None:
 @config_option
 def list_command(config_path: str) -> None:
     """Every hold: id, state, cameras, window, requester, until when it preserves footage."""
-    settings = settings_from(config_path)
-
-    async def go():
-        db = AsyncCatalog(Catalog.open(settings.catalog_path))
-        try:
-            return await db.run(holds_sql.list_holds)
-        finally:
-            db.close()
-    holds = run(go())
+    with read_catalog(config_path) as db:
+        holds = holds_sql.list_holds(db)
     if not holds:
         click.echo("no holds")
         return
@@ -66,17 +57,9 @@ def list_command(config_path: str) -> None:
 @config_option
 def show_command(hold_id: int, config_path: str) -> None:
     """One hold in full, with its exports."""
-    settings = settings_from(config_path)
-
-    async def go():
-        db = AsyncCatalog(Catalog.open(settings.catalog_path))
-        try:
-            h = await db.run(holds_sql.get_hold, hold_id)
-            ex = await db.run(hs.exp_sql.exports_of_hold, hold_id) if h else []
-            return h, ex
-        finally:
-            db.close()
-    h, exports = run(go())
+    with read_catalog(config_path) as db:
+        h = holds_sql.get_hold(db, hold_id)
+        exports = hs.exp_sql.exports_of_hold(db, hold_id) if h else []
     if h is None:
         raise click.ClickException(f"no hold {hold_id}")
     for k, v in hs.hold_json(h).items():
