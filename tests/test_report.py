@@ -12,7 +12,6 @@ from gateway.catalog import Catalog
 from gateway.catalog.audit_log import append, head
 from gateway.catalog.exports import ExportRow, insert_export
 from gateway.catalog.holds import insert_hold, save_hold
-from gateway.catalog.reporting import exports_in_period
 from gateway.catalog.segments import (
     camera_stats, finish_purge, get_segment, insert_segment, receipts, shred,
 )
@@ -171,11 +170,6 @@ def test_report_flags_a_violating_camera(seeded, tmp_path):
     html = build_report(seeded, s, camera_policies(s), SINCE, T0, T0)
     assert figure(html, "cameras-violating") == "1"
     assert "audio-forbidden" in html
-
-
-def test_exports_query_tolerates_a_catalog_without_exports(seeded):
-    seeded.conn.execute("DROP TABLE exports")
-    assert exports_in_period(seeded, 0, 2**62) == []
 
 
 def test_lag_histogram_and_percentiles():

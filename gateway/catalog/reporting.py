@@ -12,11 +12,6 @@ from dataclasses import dataclass
 from .core import Catalog
 
 
-def table_exists(db: Catalog, name: str) -> bool:
-    return db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                           (name,)).fetchone() is not None
-
-
 @dataclass(frozen=True)
 class StoredRetention:
     """What the catalog holds for one camera now (not shredded)."""
@@ -56,9 +51,7 @@ class ExportSummary:
 
 
 def exports_in_period(db: Catalog, since_us: int, until_us: int) -> list[ExportSummary]:
-    """Exports created in [since, until); empty when the catalog has no exports table."""
-    if not table_exists(db, "exports"):
-        return []
+    """Exports created in [since, until), without their free-text fields."""
     rows = db.conn.execute(
         "SELECT id, hold_id, state, cameras, start_us, end_us, ground, reference, recipient, "
         "created_us FROM exports WHERE created_us >= ? AND created_us < ? ORDER BY id",
