@@ -46,6 +46,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[CLOCK] = clock or SystemClock()
     app[POLICIES] = camera_policies(settings)
     app[METRICS] = Metrics()
+    for cam in settings.cameras:
+        if cam.rtsp_url:
+            log.warning("camera %s: rtsp_url is set, but RTSP pull is not in this release; the "
+                        "camera must push segments (POST /api/v1/cameras/%s/segments)",
+                        cam.id, cam.id)
     app[PURGE_WAKE] = asyncio.Event()
     app.cleanup_ctx.append(_services_ctx)
     if run_loops:
