@@ -52,21 +52,12 @@ from gateway.config import parse_settings  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 
+from common import POLICY  # noqa: E402  (bench/ is the script's directory)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TOKEN = "bench-camera-token-0123456789abcdef"
 SHELF_MASK = {"zone": "shelves", "polygon": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]],
               "mode": "fill"}
-POLICY = """id = "bench72h"
-title = "Benchmark policy (72 h)"
-jurisdiction = "Benchmark"
-[retention]
-minimum = "72h"
-minimum_source = "bench"
-maximum = "30d"
-maximum_source = "bench"
-hold_request_grace = "72h"
-hold_review = "90d"
-"""
 
 _REAL_SEAL = services_mod._seal
 

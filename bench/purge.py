@@ -62,6 +62,8 @@ from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
 from gateway.vault.storage import LocalStorage  # noqa: E402
 
+from common import POLICY  # noqa: E402  (bench/ is the script's directory)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P99_S = 2.0
 RETENTION_S = 72 * 3600
@@ -75,17 +77,6 @@ SEED_CHUNK = 50_000
 #: The rows beyond the window start this long after seeding began (seeding takes ~20 s).
 LATER_OFFSET_S = 600
 
-POLICY = """id = "bench72h"
-title = "Benchmark policy (72 h)"
-jurisdiction = "Benchmark"
-[retention]
-minimum = "72h"
-minimum_source = "bench"
-maximum = "30d"
-maximum_source = "bench"
-hold_request_grace = "72h"
-hold_review = "90d"
-"""
 
 
 # ------------------------------------------------------------------ memory

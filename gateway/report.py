@@ -18,7 +18,8 @@ from .audit import verify
 from .catalog import Catalog
 from .catalog.audit_log import entries
 from .catalog.holds import list_holds
-from .catalog.reporting import exports_in_period, stored_retention
+from .catalog.exports import created_between
+from .catalog.reporting import stored_retention
 from .catalog.segments import receipts
 from .clock import US, iso
 from .config import Settings
@@ -205,7 +206,7 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
     """The report's figures, from catalog queries only (see the module docstring)."""
     stored = {s.camera: s for s in stored_retention(catalog)}
     holds = list_holds(catalog)
-    exports = exports_in_period(catalog, since_us, until_us)
+    exports = created_between(catalog, since_us, until_us)  # free text is never shown
     overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included
     chain = verify(entries(catalog))
     used = {p.id: p for p in policies.values()}

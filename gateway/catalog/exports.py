@@ -98,3 +98,10 @@ def custody_entries(db: Catalog, objects: Sequence[str]) -> list[Entry]:
         "SELECT seq, at_us, actor, role, action, object, reason, detail, prev_hash, hash "
         f"FROM audit WHERE object IN ({marks}) ORDER BY seq", tuple(objects)).fetchall()
     return [Entry(*r) for r in rows]
+
+
+def created_between(db: Catalog, since_us: int, until_us: int) -> list[ExportRow]:
+    """Exports created in [since, until), oldest first (for the privacy-audit report)."""
+    return [_row(r) for r in db.conn.execute(
+        f"SELECT {_COLS} FROM exports WHERE created_us >= ? AND created_us < ? ORDER BY id",
+        (since_us, until_us))]

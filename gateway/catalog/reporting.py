@@ -6,7 +6,6 @@ camera ids, deadlines. Tolerates an older catalog without an ``exports`` table.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from .core import Catalog
@@ -32,29 +31,3 @@ def stored_retention(db: Catalog) -> list[StoredRetention]:
     return [StoredRetention(r[0], r[1], r[2], r[3],
                             None if r[4] is None else r[4] // 1_000_000,
                             None if r[5] is None else r[5] // 1_000_000) for r in rows]
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    """An export record without its free-text fields (reason, who decided)."""
-
-    id: int
-    hold_id: int
-    state: str
-    cameras: tuple[str, ...]
-    start_us: int
-    end_us: int
-    ground: str
-    reference: str
-    recipient: str
-    created_us: int
-
-
-def exports_in_period(db: Catalog, since_us: int, until_us: int) -> list[ExportSummary]:
-    """Exports created in [since, until), without their free-text fields."""
-    rows = db.conn.execute(
-        "SELECT id, hold_id, state, cameras, start_us, end_us, ground, reference, recipient, "
-        "created_us FROM exports WHERE created_us >= ? AND created_us < ? ORDER BY id",
-        (since_us, until_us)).fetchall()
-    return [ExportSummary(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6], r[7],
-                          r[8], r[9]) for r in rows]
