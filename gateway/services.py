@@ -8,6 +8,7 @@ procedure lives in ``gateway.purger``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
@@ -98,7 +99,13 @@ class Services:
         data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
         blob, digest = await self.cpu(_seal, result.data, data_key, key_id)
         kek_id, wrapped = self.keyring.wrap(data_key, key_id=key_id)
-        await self.cpu(self.storage.put, uid, blob)
+        try:
+            await self.cpu(self.storage.put, uid, blob)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("the storage volume filled up while writing; segment refused "
+                                  "and nothing kept") from None
+            raise
         seg = Segment(0, uid, camera.id, self.policies[camera.id].id, start, end, due, len(blob),
                       digest, result.frames, result.width, result.height, bool(masks), "stored",
                       None, now)

@@ -260,3 +260,26 @@ async def test_uploads_beyond_the_limit_get_503_without_being_read(gateway_clien
     assert (await first).status == 201
     again = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
     assert again.status == 201
+
+
+async def test_disk_full_during_the_write_is_507_and_leaves_nothing(gateway_client, segment,
+                                                                    tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from gateway.vault import storage as storage_mod
+
+    client, app = await gateway_client()
+
+    class FullDisk:  # the storage module's view of os: every write fails as on a full disk
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(storage_mod, "os", FullDisk())
+    resp = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    assert resp.status == 507
+    assert (await resp.json())["error"]["code"] == "storage_full"
+    assert [p for p in (tmp_path / "data" / "segments").rglob("*") if p.is_file()] == []
+    assert await app[CATALOG].run(seg_sql.camera_stats) == []

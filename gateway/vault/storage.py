@@ -54,14 +54,18 @@ class LocalStorage:
         tmp = final.parent / f"{TMP_PREFIX}{uid}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            view = memoryview(blob)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            crash_point("write.tmp_written")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            try:
+                view = memoryview(blob)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                crash_point("write.tmp_written")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk or an I/O error leaves nothing behind
+            raise
         crash_point("write.fsynced")
         os.rename(tmp, final)
         crash_point("write.renamed")
