@@ -69,8 +69,11 @@ def _finish(db: Catalog, seg: Segment, reason: str) -> PurgeReceipt:
 async def purge_once(svc: Services) -> PurgeOutcome:
     """Destroy every segment that is due now and not preserved by a live hold."""
     now = svc.clock.now_us()
-    holds = await svc.catalog.run(holds_sql.live_holds)
     out = PurgeOutcome()
+    # First, purges a failed unlink left half-done (key already erased): finish them.
+    for seg in await svc.catalog.run(seg_sql.shredded_segments):
+        await _unlink_and_receipt(svc, seg, out)
+    holds = await svc.catalog.run(holds_sql.live_holds)
     cursor = (-1, -1)
     while page := await svc.catalog.run(seg_sql.due_segments, now, PAGE, cursor):
         cursor = (page[-1].deadline_us, page[-1].id)
@@ -84,18 +87,23 @@ async def purge_once(svc: Services) -> PurgeOutcome:
         shredded = await svc.catalog.run(_shred_batch, list(plan.destroy), svc.clock.now_us())
         crash_point("purge.key_erased")
         for seg in shredded:
-            await svc.cpu(svc.storage.delete, seg.uid)
-            crash_point("purge.unlinked")
-            receipt = await svc.catalog.run(_finish, seg, "retention deadline passed")
-            crash_point("purge.receipt")
-            svc.metrics.purged.labels(seg.camera).inc()
-            svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
-            out.destroyed.append(seg)
-            held = receipt.released_us is not None and receipt.released_us > seg.deadline_us
-            log.info("destroyed segment %s (camera %s): key erased %.3f s after %s, "
-                     "file unlinked, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
-                     "the hold that kept it ended" if held else "its deadline")
+            await _unlink_and_receipt(svc, seg, out)
     return out
+
+
+async def _unlink_and_receipt(svc: Services, seg: Segment, out: PurgeOutcome) -> None:
+    """Steps 3 and 4 of a purge (the key is already erased)."""
+    await svc.cpu(svc.storage.delete, seg.uid)
+    crash_point("purge.unlinked")
+    receipt = await svc.catalog.run(_finish, seg, "retention deadline passed")
+    crash_point("purge.receipt")
+    svc.metrics.purged.labels(seg.camera).inc()
+    svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
+    out.destroyed.append(seg)
+    held = receipt.released_us is not None and receipt.released_us > seg.deadline_us
+    log.info("destroyed segment %s (camera %s): key erased %.3f s after %s, "
+             "file unlinked, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
+             "the hold that kept it ended" if held else "its deadline")
 
 
 def recover(db: Catalog, storage: Storage) -> dict[str, int]:

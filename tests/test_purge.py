@@ -142,3 +142,32 @@ async def test_segments_falling_due_during_a_pass_are_not_left_for_later(gateway
     assert len(receipts) == 40
     assert max(r.lag_us for r in receipts) < 2 * US
     assert min(r.lag_us for r in receipts) >= 0
+
+
+async def test_a_failed_unlink_is_finished_by_the_next_pass(gateway_client, fake_clock):
+    """The key is erased first; if the unlink then fails (I/O error), the next pass
+    finishes the purge instead of leaving it until a restart."""
+    client, app = await gateway_client(clock=fake_clock)
+    data = synth.make_segment(1.0, 15, 320, 180)
+    r = await client.post("/api/v1/cameras/lobby/segments", data=data,
+                          headers={**auth(), "X-Segment-Start": iso(fake_clock.now_us() - US)})
+    uid = (await r.json())["id"]
+    svc = app[SERVICES]
+    fake_clock.advance(6)
+    real_delete = svc.storage.delete
+
+    def broken(u):
+        raise OSError(5, "Input/output error")
+    svc.storage.delete = broken
+    try:
+        await purge_once(svc)
+    except OSError:
+        pass
+    seg = await app[CATALOG].run(seg_sql.get_segment, uid)
+    assert seg.state == "shredded"                               # destroyed: the key is gone
+    assert await app[CATALOG].run(seg_sql.get_data_key, seg.id) is None
+    svc.storage.delete = real_delete
+    out = await purge_once(svc)
+    assert [s.uid for s in out.destroyed] == [uid]
+    assert not svc.storage.path(uid).exists()
+    assert await app[CATALOG].run(seg_sql.get_receipt, uid) is not None
