@@ -109,7 +109,12 @@ class Services:
         seg = Segment(0, uid, camera.id, self.policies[camera.id].id, start, end, due, len(blob),
                       digest, result.frames, result.width, result.height, bool(masks), "stored",
                       None, now)
-        seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped)
+        try:
+            seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped)
+        except Exception:
+            # Not acknowledged: the file goes now, not at the next start-up's recovery.
+            await self.cpu(self.storage.delete, uid)
+            raise
         crash_point("write.committed")
         self.metrics.ingested.labels(camera.id).inc()
         self.metrics.ingested_bytes.labels(camera.id).inc(len(data))

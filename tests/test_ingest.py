@@ -283,3 +283,18 @@ async def test_disk_full_during_the_write_is_507_and_leaves_nothing(gateway_clie
     assert (await resp.json())["error"]["code"] == "storage_full"
     assert [p for p in (tmp_path / "data" / "segments").rglob("*") if p.is_file()] == []
     assert await app[CATALOG].run(seg_sql.camera_stats) == []
+
+
+async def test_a_failed_commit_leaves_no_file(gateway_client, segment, tmp_path, monkeypatch):
+    import sqlite3
+
+    from gateway.catalog import segments as seg_mod
+
+    client, _ = await gateway_client()
+
+    def fail(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(seg_mod, "insert_segment", fail)
+    resp = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    assert resp.status == 500
+    assert stored_files(tmp_path / "data") == []
