@@ -52,6 +52,13 @@ class Conflict(GatewayError):
     code = "conflict"
 
 
+class Gone(GatewayError):
+    """It existed and no longer does (an export package deleted with its hold)."""
+
+    status = 410
+    code = "gone"
+
+
 class TooLarge(GatewayError):
     status = 413
     code = "too_large"

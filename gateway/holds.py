@@ -20,6 +20,7 @@ from typing import Sequence
 from .clock import US, iso
 from .errors import BadRequest, Conflict, Forbidden
 from .models import SYSTEM_ROLE, Actor, Hold
+from .policy import GROUNDS, RECIPIENTS
 
 STATES = ("requested", "active", "denied", "lapsed", "released", "expired")
 #: Actions people take; ``lapse`` and ``expire`` are taken by the system when time passes.
@@ -46,6 +47,11 @@ def new_hold(cameras: Sequence[str], start_us: int, end_us: int, incident: str, 
     if end_us > now_us + FUTURE_SKEW_US:
         raise BadRequest(f"a hold covers recorded footage: its end ({iso(end_us)}) must not be "
                          f"in the future (now {iso(now_us)})", code="bad_window")
+    # Within the clock-skew allowance the end is taken as "now": a request never
+    # reaches forward to keep footage that is yet to be recorded.
+    end_us = min(end_us, now_us)
+    if end_us <= start_us:
+        raise BadRequest("the hold's window starts in the future", code="bad_window")
     if not incident.strip():
         raise BadRequest("an incident reference is required", code="incident_required")
     if not reason.strip():
@@ -225,10 +231,19 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
     if outside or not req.cameras:
         raise Forbidden(f"camera(s) {', '.join(outside) or '(none)'} are not under hold "
                         f"{hold.id} (it covers {', '.join(hold.cameras)})", code="outside_hold")
-    if req.start_us < hold.start_us or req.end_us > hold.end_us or req.end_us <= req.start_us:
+    if req.end_us <= req.start_us:
+        raise BadRequest("the export's end must be after its start", code="bad_window")
+    if req.start_us < hold.start_us or req.end_us > hold.end_us:
         raise Forbidden(f"the export window {iso(req.start_us)} .. {iso(req.end_us)} is not "
                         f"within hold {hold.id}'s window {iso(hold.start_us)} .. "
                         f"{iso(hold.end_us)}", code="outside_hold")
+    if req.recipient.strip() not in RECIPIENTS:
+        raise BadRequest(f"unknown recipient {req.recipient.strip()!r}: use one of "
+                         f"{', '.join(RECIPIENTS)} (name the agency in recipient_name)",
+                         code="bad_recipient")
+    if req.ground not in GROUNDS:
+        raise BadRequest(f"unknown disclosure ground {req.ground!r}: use one of "
+                         f"{', '.join(GROUNDS)}", code="bad_ground")
     refused = [c for c in req.cameras if not allowed(c, req.recipient.strip(), req.ground)]
     if refused:
         raise Forbidden(f"the policy of camera(s) {', '.join(refused)} does not allow "

@@ -18,7 +18,7 @@ from . import export as pkg
 from .catalog import Catalog
 from .catalog import audit_log, exports as exp_sql, holds as holds_sql, segments as seg_sql
 from .clock import US, iso
-from .errors import BadRequest, Conflict, Forbidden, GatewayError, IntegrityError, NotFound
+from .errors import BadRequest, Conflict, Forbidden, GatewayError, Gone, IntegrityError, NotFound
 from .holds import (DEFAULT_APPROVERS, REQUESTERS, VIEWERS, ExportRequest, check_export,
                     check_view, due_action, require_reason, new_hold, transition)
 from .models import SYSTEM, Actor, Hold, Segment
@@ -370,12 +370,11 @@ async def export_package(svc: Services, export_id: int, actor: Actor) -> Path:
     if actor.role not in _roles(svc, hold.cameras, "disclosures"):
         raise Forbidden(f"role {actor.role!r} may not download exports")
     if hold.state != "active":
-        raise Conflict(f"hold {hold.id} is {hold.state}: its exports are no longer available",
-                       code="gone")
+        raise Gone(f"hold {hold.id} is {hold.state}: its exports are no longer available")
     path = export_path(svc, export_id)
     if e.state != "ready" or e.expires_us <= svc.clock.now_us() or not path.exists():
-        raise Conflict(f"export {export_id} is {e.state}; its package is no longer kept "
-                       "(build a new export)", code="gone")
+        raise Gone(f"export {export_id} is {e.state}; its package is no longer kept "
+                   "(build a new export)")
     await svc.catalog.run(audit_log.append, svc.clock.now_us(), actor.name, actor.role,
                           "export.download", f"export:{export_id}", "", {"bytes": e.bytes})
     return path

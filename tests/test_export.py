@@ -92,12 +92,24 @@ async def test_refused_outside_the_holds_cameras_or_window(env, overrides):
     ("subpoena", "law_enforcement"),      # the baseline wants an order or a warrant
     ("court_order", "public"),            # never to the public
     ("voluntary_no_materials", "subject"),
-    ("no-such-ground", "law_enforcement"),
 ])
 async def test_refused_on_a_ground_the_policy_does_not_allow(env, ground, recipient):
     hold, _ = await active_hold(env)
     status, body = await build(env, hold["id"], ground=ground, recipient=recipient)
     assert (status, body["error"]["code"]) == (403, "ground_not_allowed")
+
+
+@pytest.mark.parametrize("overrides,code", [
+    ({"ground": "no-such-ground"}, "bad_ground"),
+    ({"recipient": "police"}, "bad_recipient"),          # a typo, not a policy refusal
+    ({"start": iso(T0 - 10 * US), "end": iso(T0 - 20 * US)}, "bad_window"),
+])
+async def test_unknown_values_are_400_saying_what_is_allowed(env, overrides, code):
+    hold, _ = await active_hold(env)
+    status, body = await build(env, hold["id"], **overrides)
+    assert (status, body["error"]["code"]) == (400, code)
+    if code == "bad_recipient":
+        assert "law_enforcement" in body["error"]["message"]
 
 
 async def test_refused_without_a_reference_or_counsel(env):
@@ -204,7 +216,7 @@ async def test_package_is_private_and_goes_after_its_time(env):
     await hs.tick(env.svc)
     assert not path.exists()
     r = await env.client.get(export["download"], headers=env.h("dana"))
-    assert r.status == 409
+    assert r.status == 410  # it existed; it is gone
 
 
 async def test_signing_key_is_0600_and_stable(env):

@@ -319,3 +319,12 @@ async def test_auditor_and_admin_never_see_footage(env, user):
     assert r.status == 403
     entries = await (await env.client.get("/api/v1/audit", headers=env.h("aud"))).json()
     assert not [e for e in entries["entries"] if e["action"] == "segment.view"]
+
+
+async def test_a_request_never_reaches_forward_in_time(env):
+    """Within the clock-skew allowance, an end in the future is taken as now: a request
+    cannot keep footage that is yet to be recorded."""
+    await env.ingest("lobby", T0 - 60 * US)
+    r = await env.request("sam", ["lobby"], T0 - 120 * US, T0 + 120 * US)
+    assert r.status == 201
+    assert (await r.json())["end"] == iso(env.clock.now_us())

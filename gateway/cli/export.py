@@ -39,8 +39,10 @@ def verify_command(path: str, key_file: str | None, expected_fp: str | None) -> 
     key = Path(key_file).read_bytes() if key_file else None
     rep = pkg.verify_package(Path(path), key)
     problems = list(rep.problems)
-    if expected_fp and rep.ok and rep.key_sha256 != expected_fp.strip().lower():
-        problems.append(f"signed by key {rep.key_sha256}, not by {expected_fp.strip().lower()}")
+    # Accept the whole line `sha256sum` prints ("HEX  -"), in any case.
+    wanted = expected_fp.split()[0].lower() if expected_fp and expected_fp.split() else None
+    if wanted and rep.ok and rep.key_sha256 != wanted:
+        problems.append(f"signed by key {rep.key_sha256}, not by {wanted}")
     for p in problems:
         click.echo(f"FAIL {p}")
     if problems:

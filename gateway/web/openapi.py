@@ -33,6 +33,7 @@ ERROR_TEXT = {
     403: "The caller's role may not do this",
     404: "Not found",
     409: "Conflicts with the current state",
+    410: "Gone: the package was deleted (its hold ended, or its time passed)",
     413: "Body too large",
     415: "Unsupported media type",
     503: "Too many uploads in flight: retry after Retry-After seconds",
@@ -161,7 +162,7 @@ def operations() -> dict[str, dict[str, dict]]:
             params=(HOLD_ID,))},
         "/api/v1/exports/{id}.zip": {"get": _op(
             "Download an export package", (200, "The package", {"application/zip": {}}),
-            (400, 404, 409), roles=("director",), params=(EXPORT_ID,))},
+            (400, 404, 410), roles=("director",), params=(EXPORT_ID,))},
         "/api/v1/segments/{id}/video": {"get": _op(
             "View one segment: decrypted, masked MP4 (audited)",
             (200, "The video", {"video/mp4": {}}), (400, 404), roles=VIEWERS,
