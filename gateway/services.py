@@ -72,8 +72,24 @@ class Services:
         """Mask, seal and store one uploaded segment; return its committed row.
 
         Nothing touches the disk until the video has decoded and been masked;
-        what reaches the disk is ciphertext only.
+        what reaches the disk is ciphertext only. A retried upload returns the
+        row already stored (see ``ingest_once``).
         """
+        return (await self.ingest_once(camera, data, start_hint_us))[0]
+
+    async def ingest_once(self, camera: CameraSettings, data: bytes,
+                          start_hint_us: int | None = None) -> tuple[Segment, bool]:
+        """``ingest``, idempotent for retries: (segment, True if it was stored now)."""
+        # The upload's identity: its bytes and the start it claims (a retry repeats both).
+        hint = b"" if start_hint_us is None else str(start_hint_us).encode()
+        source = await self.cpu(lambda: hashlib.sha256(hint + b"\n" + data).hexdigest())
+        existing = await self.catalog.run(seg_sql.find_upload, camera.id, source)
+        if existing is not None:
+            return existing, False
+        return await self._ingest(camera, data, start_hint_us, source), True
+
+    async def _ingest(self, camera: CameraSettings, data: bytes, start_hint_us: int | None,
+                      source_sha256: str) -> Segment:
         if self.storage.free_bytes() < self.settings.storage.min_free_bytes + len(data):
             raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
         masks = masks_from_settings(camera.masks)
@@ -110,7 +126,8 @@ class Services:
                       digest, result.frames, result.width, result.height, bool(masks), "stored",
                       None, now)
         try:
-            seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped)
+            seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped,
+                                            source_sha256)
         except Exception:
             # Not acknowledged: the file goes now, not at the next start-up's recovery.
             await self.cpu(self.storage.delete, uid)

@@ -258,8 +258,9 @@ async def test_uploads_beyond_the_limit_get_503_without_being_read(gateway_clien
     assert (await busy.json())["error"]["code"] == "busy"
     release.set()
     assert (await first).status == 201
-    again = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
-    assert again.status == 201
+    other = synth.make_segment(1.0, 15, 320, 180, seed=9)
+    again = await client.post("/api/v1/cameras/lobby/segments", data=other, headers=auth())
+    assert again.status == 201  # the slot is free again
 
 
 async def test_disk_full_during_the_write_is_507_and_leaves_nothing(gateway_client, segment,
@@ -298,3 +299,13 @@ async def test_a_failed_commit_leaves_no_file(gateway_client, segment, tmp_path,
     resp = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
     assert resp.status == 500
     assert stored_files(tmp_path / "data") == []
+
+
+async def test_a_retried_upload_is_stored_once(gateway_client, segment, tmp_path):
+    """A camera that retries after a timeout sends the same bytes again: 200, same id."""
+    client, _ = await gateway_client()
+    first = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    again = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
+    assert (first.status, again.status) == (201, 200)
+    assert (await first.json()) == (await again.json())
+    assert len(stored_files(tmp_path / "data")) == 1

@@ -16,12 +16,15 @@ from gateway.errors import IntegrityError
 from gateway.media import synth
 from gateway.web.keys import CATALOG, SERVICES
 
-DATA = synth.make_segment(1.0, 15, 320, 180, seed=3)
+CLIPS = [synth.make_segment(1.0, 15, 320, 180, seed=s) for s in range(4)]
+_next = iter(range(10**6))
 
 
 async def ingest(client, cam="lobby", start=None) -> str:
+    """Push a distinct clip (the same bytes again would be recognised as a retry)."""
     headers = auth() if start is None else {**auth(), "X-Segment-Start": start}
-    r = await client.post(f"/api/v1/cameras/{cam}/segments", data=DATA, headers=headers)
+    data = CLIPS[next(_next) % len(CLIPS)]
+    r = await client.post(f"/api/v1/cameras/{cam}/segments", data=data, headers=headers)
     assert r.status == 201, await r.text()
     return (await r.json())["id"]
 

@@ -26,7 +26,16 @@ class DataKeyRow:
     wrapped: bytes
 
 
-def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrapped: bytes) -> int:
+def find_upload(db: Catalog, camera: str, source_sha256: str) -> Segment | None:
+    """A kept segment of this camera stored from exactly these uploaded bytes (a retry)."""
+    row = db.conn.execute(
+        f"SELECT {_COLS} FROM segments WHERE camera = ? AND source_sha256 = ? "
+        "AND state != 'shredded'", (camera, source_sha256)).fetchone()
+    return _seg(row) if row else None
+
+
+def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrapped: bytes,
+                   source_sha256: str | None = None) -> int:
     """Commit a segment row and its wrapped key together (after its file is durable)."""
     with db.tx() as c:
         cur = c.execute(
@@ -38,6 +47,8 @@ def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrappe
              seg.created_us),
         )
         seg_id = cur.lastrowid
+        if source_sha256 is not None:
+            c.execute("UPDATE segments SET source_sha256 = ? WHERE id = ?", (source_sha256, seg_id))
         c.execute("INSERT INTO data_keys (segment_id, key_id, kek_id, wrapped) VALUES (?,?,?,?)",
                   (seg_id, key_id, kek_id, wrapped))
     return seg_id

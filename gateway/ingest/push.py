@@ -101,14 +101,14 @@ async def push_segment(request: web.Request) -> web.Response:
             data = await _read_capped(request, settings.storage.max_segment_bytes)
             if not data:
                 raise UnsupportedMedia("empty body: no video was sent", code="empty")
-            seg = await request.app[SERVICES].ingest(cam, data, start_hint)
+            seg, created = await request.app[SERVICES].ingest_once(cam, data, start_hint)
     except GatewayError as err:
         metrics.rejected.labels(label, err.code).inc()
         raise
     return web.json_response(
         {"id": seg.uid, "camera": seg.camera, "start": iso(seg.start_us), "end": iso(seg.end_us),
          "deadline": iso(seg.deadline_us), "bytes": seg.bytes},
-        status=201,
+        status=201 if created else 200,  # 200: a retry of an upload already stored
     )
 
 
