@@ -109,6 +109,14 @@ def _op(summary: str, ok: tuple[int, str, dict], errors: tuple[int, ...] = (),
     return op
 
 
+def _with_retry_response(op: dict) -> dict:
+    """Push is idempotent: a retried upload answers 200 with the stored segment."""
+    op["responses"]["200"] = {"description": "Already stored (a retry of the same upload)",
+                              **{k: v for k, v in op["responses"]["201"].items()
+                                 if k == "content"}}
+    return op
+
+
 def _hold_action(action: str) -> dict:
     body = COURT_ORDER if action == "court-order" else HOLD_ACTION
     return _op(f"Hold: {action.replace('-', ' ')} (the hold state machine decides who may)",
@@ -132,7 +140,7 @@ def operations() -> dict[str, dict[str, dict]]:
                                                        {"text/plain": {}}))},
         OPENAPI_PATH: {"get": _op("This OpenAPI document",
                                   (200, "OpenAPI 3.1 document", _json({"type": "object"})))},
-        "/api/v1/cameras/{camera}/segments": {"post": _op(
+        "/api/v1/cameras/{camera}/segments": {"post": _with_retry_response(_op(
             "Camera push: store one video segment (masked, encrypted, deleted at its deadline)",
             (201, "Stored", _json(_ref("Segment"))), (400, 401, 404, 413, 415, 503, 507),
             security=CAMERA_AUTH,
@@ -140,7 +148,7 @@ def operations() -> dict[str, dict[str, dict]]:
                   "video/mp2t": {"schema": {"type": "string", "contentMediaType": "video/mp2t"}}},
             params=(_param("camera", "path", {"type": "string"}, True, "camera id"),
                     _param("X-Segment-Start", "header", _TIME, False,
-                           "time of the first frame")))},
+                           "time of the first frame"))))},
         "/api/v1/holds": {
             "post": _op("Request a preservation hold", (201, "The hold requested",
                                                         _json(_ref("Hold"))), (400, 404, 409),
