@@ -57,6 +57,14 @@ async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
     return await db.run(tx)
 
 
+def _existing_user(c, name: str):
+    """The user's row, or NotFound."""
+    row = users_sql.get_user(c, name)
+    if row is None:
+        raise NotFound(f"no user {name!r}")
+    return row
+
+
 async def issue_token(db: AsyncCatalog, clock: Clock, name: str, actor: Actor) -> str:
     """A new personal API token for ``name`` (shown once; only its digest is kept)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -64,9 +72,7 @@ async def issue_token(db: AsyncCatalog, clock: Clock, name: str, actor: Actor) -
 
     def tx(c) -> None:
         with c.tx():
-            row = users_sql.get_user(c, name)
-            if row is None:
-                raise NotFound(f"no user {name!r}")
+            row = _existing_user(c, name)
             users_sql.add_token(c, row[0], token, now)
             audit_log.append(c, now, actor.name, actor.role, "user.token", f"user:{name}", "",
                              {"role": row[2]})
@@ -80,9 +86,7 @@ async def revoke_tokens(db: AsyncCatalog, clock: Clock, name: str, actor: Actor)
 
     def tx(c) -> int:
         with c.tx():
-            row = users_sql.get_user(c, name)
-            if row is None:
-                raise NotFound(f"no user {name!r}")
+            row = _existing_user(c, name)
             n = users_sql.revoke_tokens(c, row[0], now)
             audit_log.append(c, now, actor.name, actor.role, "user.revoke_tokens",
                              f"user:{name}", "", {"revoked": n})

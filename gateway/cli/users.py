@@ -72,15 +72,20 @@ def add_command(name: str, role: str, password_file: str | None, config_path: st
     click.echo(f"added {name} ({role}){'' if password else '; no password (API tokens only)'}")
 
 
+def _as_operator(config_path: str, fn, *args):
+    """Run a users service call on the config's catalog as the shell's operator."""
+    async def go():
+        async with open_catalog(config_path) as db:
+            return await fn(db, SystemClock(), *args, cli_actor())
+    return run(go())
+
+
 @users_group.command("token")
 @click.argument("name")
 @config_option
 def token_command(name: str, config_path: str) -> None:
     """Issue a new personal API token for NAME (printed once, alone on the last line)."""
-    async def go():
-        async with open_catalog(config_path) as db:
-            return await users_svc.issue_token(db, SystemClock(), name, cli_actor())
-    token = run(go())
+    token = _as_operator(config_path, users_svc.issue_token, name)
     click.echo(f"new API token for {name}; it is shown only now "
                "(send it as Authorization: Bearer <token>):", err=True)
     click.echo(token)
@@ -91,10 +96,8 @@ def token_command(name: str, config_path: str) -> None:
 @config_option
 def revoke_command(name: str, config_path: str) -> None:
     """Revoke every API token of NAME."""
-    async def go():
-        async with open_catalog(config_path) as db:
-            return await users_svc.revoke_tokens(db, SystemClock(), name, cli_actor())
-    click.echo(f"revoked {run(go())} token(s) of {name}")
+    click.echo(f"revoked {_as_operator(config_path, users_svc.revoke_tokens, name)} token(s) "
+               f"of {name}")
 
 
 @users_group.command("list")
