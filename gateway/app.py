@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .policy import camera_policies
 from .holds_service import recover_exports
 from .purger import purge_loop
+from .rtsp import CameraPuller, pullers, rtsp_cameras
 from .services import open_services
 from .web import routes
 from .web.auth import auth_middleware
@@ -29,6 +30,7 @@ from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
 log = logging.getLogger(__name__)
 
 PURGE_WAKE: web.AppKey[asyncio.Event] = web.AppKey("purge_wake")
+RTSP_PULLERS: web.AppKey[list[CameraPuller]] = web.AppKey("rtsp_pullers")
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
 AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
@@ -46,13 +48,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[CLOCK] = clock or SystemClock()
     app[POLICIES] = camera_policies(settings)
     app[METRICS] = Metrics()
-    for cam in settings.cameras:
-        if cam.rtsp_url:
-            log.warning("camera %s: rtsp_url is set, but RTSP pull is not in this release; the "
-                        "camera must push segments (POST /api/v1/cameras/%s/segments)",
-                        cam.id, cam.id)
     app[PURGE_WAKE] = asyncio.Event()
     app.cleanup_ctx.append(_services_ctx)
+    if rtsp_cameras(settings):
+        app.cleanup_ctx.append(_rtsp_ctx)
     if run_loops:
         app.cleanup_ctx.append(_purge_ctx)
         app.cleanup_ctx.append(_stats_ctx)
@@ -84,6 +83,12 @@ async def _loop_ctx(coro_fn, app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _rtsp_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with pullers(app[SERVICES], app[SETTINGS]) as items:
+        app[RTSP_PULLERS] = items
+        yield
 
 
 def _purge_ctx(app: web.Application):

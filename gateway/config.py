@@ -121,6 +121,21 @@ class MaskSettings(StrictModel):
         return v
 
 
+class RtspSettings(StrictModel):
+    """How cameras with an ``rtsp_url`` are pulled (docs/rtsp.md)."""
+
+    segment_seconds: int = Field(
+        10, ge=1, le=300,
+        description="cut a segment every this many seconds of stream time (keyframe-aligned "
+                    "for cameras without masks)")
+    transport: Literal["tcp", "udp"] = Field(
+        "tcp", description="RTP over the RTSP TCP connection (default) or over UDP")
+    timeout_seconds: int = Field(
+        10, ge=1, le=120, description="give up connecting, or on a silent stream, after this long")
+    max_backoff_seconds: int = Field(
+        30, ge=1, le=600, description="longest wait between reconnection attempts")
+
+
 class CameraSettings(StrictModel):
     id: str = Field(description="[a-z0-9-]{1,32}")
     name: str = Field(min_length=1, max_length=200)
@@ -129,7 +144,13 @@ class CameraSettings(StrictModel):
     purpose: str = Field(min_length=1, max_length=500)
     push_token: SecretStr | None = None
     push_token_file: str | None = None
-    rtsp_url: str | None = None
+    rtsp_url: str | None = Field(
+        None, description="pull the camera over RTSP (rtsp://host[:port]/path); credentials "
+                          "better in rtsp_credentials_file")
+    rtsp_credentials_file: str | None = Field(
+        None, description="file holding the camera's RTSP 'user:password' on one line")
+    rtsp_transport: Literal["tcp", "udp"] | None = Field(
+        None, description="override rtsp.transport for this camera")
     retention: Duration | None = None
     retention_reason: str | None = None
     audio: bool = False
@@ -159,11 +180,38 @@ class CameraSettings(StrictModel):
             raise ValueError("must be at least 16 characters")
         return v
 
+    @field_validator("rtsp_url")
+    @classmethod
+    def _rtsp_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 -- raises on a bad port
+        except ValueError:
+            raise ValueError("is not a valid URL (rtsp://host[:port]/path)") from None
+        # Never echo the value: it may hold a password.
+        if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
+            raise ValueError("must be rtsp://host[:port]/path (or rtsps://)")
+        return v
+
     @model_validator(mode="after")
     def _one_token(self) -> "CameraSettings":
         if self.push_token is not None and self.push_token_file is not None:
             raise ValueError("set push_token or push_token_file, not both")
+        if self.rtsp_credentials_file is not None:
+            if self.rtsp_url is None:
+                raise ValueError("rtsp_credentials_file is set but rtsp_url is not")
+            if "@" in self.rtsp_url.split("/")[2]:
+                raise ValueError("rtsp_url holds credentials and rtsp_credentials_file is set; "
+                                 "keep them in the file only")
         return self
+
+    @property
+    def has_push_token(self) -> bool:
+        return self.push_token is not None or self.push_token_file is not None
 
     @property
     def retention_seconds(self) -> int | None:
@@ -177,6 +225,7 @@ class Settings(StrictModel):
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
+    rtsp: RtspSettings = Field(default_factory=RtspSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
 
@@ -266,7 +315,9 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
             "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
             "policies_dir": abs_(s.policies_dir),
             "cameras": [
-                c.model_copy(update={"push_token_file": abs_(c.push_token_file)}) for c in s.cameras
+                c.model_copy(update={"push_token_file": abs_(c.push_token_file),
+                                     "rtsp_credentials_file": abs_(c.rtsp_credentials_file)})
+                for c in s.cameras
             ],
         }
     )

@@ -50,5 +50,23 @@ class Metrics:
         self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
                                   registry=r)
 
+        # RTSP pull (gateway/rtsp.py). Labels: camera, and a reason from a fixed set.
+        self.camera_up = Gauge("footage_camera_up",
+                               "1 while the gateway receives the camera's RTSP stream", ["camera"],
+                               registry=r)
+        self.camera_reconnects = Counter("footage_camera_reconnects",
+                                         "Connection attempts after the first, per camera",
+                                         ["camera"], registry=r)
+        self.camera_last_frame_age = Gauge(
+            "footage_camera_last_frame_age_seconds",
+            "Seconds since the last video packet arrived from the camera", ["camera"], registry=r)
+        self.camera_failures = Counter(
+            "footage_camera_failures", "Failed or broken RTSP connections, by reason",
+            ["camera", "reason"], registry=r)
+        self.segments_dropped = Counter(
+            "footage_segments_dropped",
+            "Segments not stored (behind, interrupted, corrupt, storage_behind, refused)",
+            ["camera", "reason"], registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -88,13 +88,23 @@ def _policy_error(cam: CameraSettings, err: ConfigError) -> Violation:
 def check_camera(cam: CameraSettings, pol: Policy) -> list[Violation]:
     """The violations of one camera against its (loaded) policy."""
     out = []
-    for rule in (_incomplete, _zone, _masks, _retention, _audio, _purpose):
+    for rule in (_incomplete, _zone, _masks, _retention, _audio, _purpose, _source):
         out.extend(rule(cam, pol))
     return out
 
 
 def _v(cam: CameraSettings, rule: str, message: str, source: str) -> Violation:
     return Violation(cam.id, rule, message, source)
+
+
+def _source(cam: CameraSettings, pol: Policy) -> list[Violation]:
+    """A camera with no way in would pass every other check and record nothing."""
+    if cam.rtsp_url is None and not cam.has_push_token:
+        return [_v(cam, "no-source",
+                   "the camera has neither rtsp_url (the gateway pulls it) nor push_token / "
+                   "push_token_file (it pushes segments), so it would record nothing; set one",
+                   "docs/rtsp.md (camera sources)")]
+    return []
 
 
 def _incomplete(cam: CameraSettings, pol: Policy) -> list[Violation]:

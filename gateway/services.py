@@ -98,10 +98,28 @@ class Services:
         if masks:
             self.metrics.redaction_seconds.labels(camera.id).observe(time.perf_counter() - t0)
             self.metrics.redaction_frames.labels(camera.id).inc(result.frames)
-
         now = self.clock.now_us()
-        start = start_hint_us if start_hint_us is not None else (
-            result.creation_time_us if result.creation_time_us else now - result.duration_us)
+        if start_hint_us is not None:
+            start, time_source = start_hint_us, "header"
+        elif result.creation_time_us:
+            start, time_source = result.creation_time_us, "container"
+        else:
+            start, time_source = now - result.duration_us, "arrival"
+        return await self.commit_masked(camera, result, start, time_source,
+                                        source_sha256=source_sha256, ingested_bytes=len(data))
+
+    async def commit_masked(self, camera: CameraSettings, result: RedactResult, start: int,
+                            time_source: str, *, source_sha256: str | None = None,
+                            ingested_bytes: int | None = None) -> Segment:
+        """Seal, store and catalog an already-masked MP4 (push and RTSP share this).
+
+        ``time_source`` says where ``start`` came from (docs/rtsp.md, "Time"):
+        ``rtcp``, ``arrival``, ``header`` or ``container``.
+        """
+        if self.storage.free_bytes() < self.settings.storage.min_free_bytes + len(result.data):
+            raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
+        masks = bool(camera.masks)
+        now = self.clock.now_us()
         end = start + result.duration_us
         if start > now + MAX_FUTURE_SKEW_US:
             raise BadRequest("segment starts more than 5 minutes in the future; check the "
@@ -123,18 +141,19 @@ class Services:
                                   "and nothing kept") from None
             raise
         seg = Segment(0, uid, camera.id, self.policies[camera.id].id, start, end, due, len(blob),
-                      digest, result.frames, result.width, result.height, bool(masks), "stored",
+                      digest, result.frames, result.width, result.height, masks, "stored",
                       None, now)
         try:
             seg_id = await self.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped,
-                                            source_sha256)
+                                            source_sha256, time_source)
         except Exception:
             # Not acknowledged: the file goes now, not at the next start-up's recovery.
             await self.cpu(self.storage.delete, uid)
             raise
         crash_point("write.committed")
         self.metrics.ingested.labels(camera.id).inc()
-        self.metrics.ingested_bytes.labels(camera.id).inc(len(data))
+        self.metrics.ingested_bytes.labels(camera.id).inc(
+            len(result.data) if ingested_bytes is None else ingested_bytes)
         if self.wake_purger is not None:
             self.wake_purger.set()
         return Segment(**{**seg.__dict__, "id": seg_id})

@@ -35,7 +35,7 @@ def find_upload(db: Catalog, camera: str, source_sha256: str) -> Segment | None:
 
 
 def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrapped: bytes,
-                   source_sha256: str | None = None) -> int:
+                   source_sha256: str | None = None, time_source: str | None = None) -> int:
     """Commit a segment row and its wrapped key together (after its file is durable)."""
     with db.tx() as c:
         cur = c.execute(
@@ -49,9 +49,17 @@ def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrappe
         seg_id = cur.lastrowid
         if source_sha256 is not None:
             c.execute("UPDATE segments SET source_sha256 = ? WHERE id = ?", (source_sha256, seg_id))
+        if time_source is not None:
+            c.execute("UPDATE segments SET time_source = ? WHERE id = ?", (time_source, seg_id))
         c.execute("INSERT INTO data_keys (segment_id, key_id, kek_id, wrapped) VALUES (?,?,?,?)",
                   (seg_id, key_id, kek_id, wrapped))
     return seg_id
+
+
+def time_source(db: Catalog, uid: str) -> str | None:
+    """Where a segment's start time came from (rtcp, arrival, header, container), if recorded."""
+    row = db.conn.execute("SELECT time_source FROM segments WHERE uid = ?", (uid,)).fetchone()
+    return row[0] if row else None
 
 
 def get_segment(db: Catalog, uid: str) -> Segment | None:
