@@ -52,13 +52,14 @@ STOP_WAIT_S = 2.0
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with jitter: attempt n waits in [d/2, d], d = min(cap, base * 2^(n-1))."""
+    """Exponential backoff with jitter: failure n waits in [d/2, d], d = min(cap, first * 2^(n-1))."""
 
     base_s: float = 1.0
     cap_s: float = 30.0
 
-    def delay(self, failures: int, rng: random.Random, *, floor_s: float = 0.0) -> float:
-        d = min(self.cap_s, max(floor_s, self.base_s * 2 ** max(0, failures - 1)))
+    def delay(self, failures: int, rng: random.Random, *, first_s: float | None = None) -> float:
+        first = self.base_s if first_s is None else first_s
+        d = min(self.cap_s, first * 2 ** max(0, failures - 1))
         return d / 2 + rng.random() * d / 2
 
 
@@ -122,15 +123,29 @@ class CameraPuller:
         self.attempts = 0
         self.delays: list[float] = []
         self.last_error: StreamError | None = None
+        self.errors: list[StreamError] = []
+        self.dropped: list[str] = []
         self.stats = StreamStats()
         self.started_us = svc.clock.now_us()
         self._pending: asyncio.Queue[StreamSegment] = asyncio.Queue()
+        self.stored: list = []  # the Segment rows committed, newest last (bounded)
+        self._changed = asyncio.Event()
         self._segments_this_connection = 0
         m = svc.metrics
         self._up = m.camera_up.labels(cam.id)
         self._up.set(0)
         m.camera_reconnects.labels(cam.id)
         m.camera_last_frame_age.labels(cam.id).set_function(self._frame_age)
+
+    async def wait_for(self, predicate: Callable[["CameraPuller"], bool], timeout: float) -> None:
+        """Until ``predicate(self)`` holds after a commit, a drop or a failure (TimeoutError)."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
 
     def _frame_age(self) -> float:
         last = self.stats.last_packet_us or self.started_us
@@ -152,15 +167,15 @@ class CameraPuller:
                 if self._segments_this_connection:
                     failures = 0  # it worked for a while: start the backoff again
                 failures += 1
-                floor = AUTH_FIRST_WAIT_S if err is not None and err.kind == "auth" else 0.0
-                delay = self.backoff.delay(failures, self.rng, floor_s=floor)
+                first = AUTH_FIRST_WAIT_S if err is not None and err.kind == "auth" else None
+                delay = self.backoff.delay(failures, self.rng, first_s=first)
                 self.delays.append(delay)
+                self._notify()
                 reason = err.kind if err is not None else "ended"
                 self.svc.metrics.camera_failures.labels(self.cam.id, reason).inc()
-                log.warning("camera %s: %s: %s; reconnecting in %.1f s (attempt %d)", self.cam.id,
-                            _REASON_TEXT.get(reason, reason),
-                            err.message if err is not None else "stream stopped",
-                            delay, self.attempts + 1)
+                log.warning("camera %s: %s [%s]; reconnecting in %.1f s (attempt %d)",
+                            self.cam.id, err.message if err is not None else _REASON_TEXT[reason],
+                            reason, delay, self.attempts + 1)
                 await self.sleep(delay)
         finally:
             committer.cancel()
@@ -211,10 +226,14 @@ class CameraPuller:
                 await asyncio.wait_for(asyncio.shield(done), STOP_WAIT_S)
             raise
         self.last_error = err
+        if err is not None:
+            self.errors.append(err)
+            del self.errors[:-100]
         return err
 
     def _opened(self, s: StreamStats) -> None:
         self._up.set(1)
+        self._notify()
         log.info("camera %s: receiving %s %dx%d from %s (%s)", self.cam.id, s.codec, s.width,
                  s.height, public_url(self.cam),
                  "masking then re-encoding" if self.masks else "remuxing without decoding")
@@ -228,6 +247,8 @@ class CameraPuller:
 
     def _drop(self, reason: str) -> None:
         self.svc.metrics.segments_dropped.labels(self.cam.id, reason).inc()
+        self.dropped.append(reason)
+        self._notify()
         log.warning("camera %s: a segment was not stored (%s)", self.cam.id,
                     _DROP_TEXT.get(reason, reason))
 
@@ -235,7 +256,10 @@ class CameraPuller:
         while True:
             seg = await self._pending.get()
             try:
-                await self.commit(seg)
+                row = await self.commit(seg)
+                self.stored.append(row)
+                del self.stored[:-1000]
+                self._notify()
             except asyncio.CancelledError:
                 raise
             except GatewayError as err:

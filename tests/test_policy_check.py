@@ -18,7 +18,8 @@ SCREEN = {"zone": "screen", "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.5]]}
 
 def cam(**over) -> dict:
     return {"id": "cam1", "name": "Camera 1", "policy": "ala-baseline", "zone": "entrance",
-            "purpose": "physical security of the entrance"} | over
+            "purpose": "physical security of the entrance",
+            "push_token_file": "/etc/footage-gateway/cam1.token"} | over
 
 
 def settings(*cams: dict, policies_dir: str | None = None):
@@ -168,7 +169,8 @@ def _config(tmp_path: Path, camera_toml: str) -> str:
     return str(p)
 
 
-GOOD = 'id = "lobby"\nname = "Lobby"\nzone = "entrance"\npurpose = "physical security of the lobby"\n'
+GOOD = ('id = "lobby"\nname = "Lobby"\nzone = "entrance"\npurpose = "physical security of the lobby"\n'
+        'rtsp_url = "rtsp://192.0.2.5/stream1"\n')
 
 
 def test_cli_exits_0_on_a_compliant_config(tmp_path):

@@ -278,12 +278,13 @@ class MaskingSegmenter:
         if cur is not None:
             self.sink.on_segment(cur.finish(masked=True))
 
-    def discard(self, reason: str) -> None:
-        """Drop the segment in progress (and resync at the next keyframe)."""
+    def discard(self, reason: str | None) -> None:
+        """Drop the segment in progress (counted under ``reason``) and resync at a keyframe."""
         cur, self.cur = self.cur, None
         if cur is not None:
             cur.close()
-            self.sink.on_drop(reason)
+            if reason is not None:
+                self.sink.on_drop(reason)
         self.decoder = self._new_decoder()
         self.need_key = True
 
@@ -361,6 +362,89 @@ def parameter_sets(data: bytes, hevc: bool) -> bytes | None:
     return b"".join(out) or None
 
 
+def _first_sps(data: bytes) -> bytes | None:
+    for m in _START.finditer(data):
+        s = m.end()
+        if s < len(data) and data[s] & 0x1F == 7:
+            nxt = _START.search(data, s)
+            return data[s:nxt.start() if nxt else len(data)].rstrip(b"\x00")
+    return None
+
+
+class _Bits:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def u(self, n: int) -> int:
+        v = 0
+        for _ in range(n):
+            byte = self.data[self.pos >> 3] if (self.pos >> 3) < len(self.data) else 0
+            v = (v << 1) | ((byte >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return v
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+_HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+def h264_sps_size(sps: bytes) -> tuple[int, int] | None:
+    """(width, height) an H.264 SPS NAL unit (header byte included) declares, or None."""
+    try:
+        rbsp = sps[1:].replace(b"\x00\x00\x03", b"\x00\x00")
+        b = _Bits(rbsp)
+        profile = b.u(8)
+        b.u(16)  # constraint flags, level
+        b.ue()  # seq_parameter_set_id
+        chroma = 1
+        if profile in _HIGH_PROFILES:
+            chroma = b.ue()
+            if chroma == 3:
+                b.u(1)
+            b.ue(), b.ue(), b.u(1)  # bit depths, qpprime_y_zero_transform_bypass
+            if b.u(1):  # seq_scaling_matrix_present
+                for i in range(12 if chroma == 3 else 8):
+                    if b.u(1):
+                        last = nxt = 8
+                        for _ in range(16 if i < 6 else 64):
+                            if nxt:
+                                nxt = (last + b.se() + 256) % 256
+                            last = nxt or last
+        b.ue()  # log2_max_frame_num_minus4
+        poc = b.ue()
+        if poc == 0:
+            b.ue()
+        elif poc == 1:
+            b.u(1), b.se(), b.se()
+            for _ in range(b.ue()):
+                b.se()
+        b.ue(), b.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+        w_mbs, h_units = b.ue() + 1, b.ue() + 1
+        frame_mbs_only = b.u(1)
+        if not frame_mbs_only:
+            b.u(1)
+        b.u(1)  # direct_8x8_inference
+        crop = (b.ue(), b.ue(), b.ue(), b.ue()) if b.u(1) else (0, 0, 0, 0)
+        cx, cy = (1, 2 - frame_mbs_only) if chroma == 0 else (
+            2 if chroma in (1, 2) else 1, (2 if chroma == 1 else 1) * (2 - frame_mbs_only))
+        width = w_mbs * 16 - cx * (crop[0] + crop[1])
+        height = (2 - frame_mbs_only) * h_units * 16 - cy * (crop[2] + crop[3])
+        return (width, height) if width > 0 and height > 0 else None
+    except (IndexError, ValueError):
+        return None
+
+
 class RemuxSegmenter:
     """Copy packets into MP4 segments cut on the camera's keyframes; no decoding."""
 
@@ -385,7 +469,10 @@ class RemuxSegmenter:
             if sps is not None:
                 self.sps = sps
             if cur is None:
-                cur = self.cur = _RemuxOut(self.vin, packet, wall, self.clock.source, self.tb)
+                first = None if sps is None or self.hevc else _first_sps(bytes(packet))
+                size = None if first is None else h264_sps_size(first)
+                cur = self.cur = _RemuxOut(self.vin, packet, wall, self.clock.source, self.tb,
+                                           size)
         elif cur is None:
             return  # wait for a keyframe
         if packet.dts <= cur.last_dts:
@@ -409,7 +496,8 @@ class RemuxSegmenter:
 
 
 class _RemuxOut:
-    def __init__(self, vin, first: av.Packet, start_us: int, source: str, tb) -> None:
+    def __init__(self, vin, first: av.Packet, start_us: int, source: str, tb,
+                 size: tuple[int, int] | None = None) -> None:
         self.start_us, self.source, self.tb = start_us, source, tb
         self.first_dts, self.first_pts = first.dts, first.pts
         self.last_dts = first.dts - 1
@@ -421,6 +509,11 @@ class _RemuxOut:
         self.out = av.open(self.buf, "w", format="mp4")
         self.stream = self.out.add_stream_from_template(vin)
         self.stream.time_base = tb
+        if size is not None and size != (self.width, self.height):
+            # A new SPS in band (the camera changed its resolution): the MP4's
+            # track header says the size the pictures really have.
+            self.width, self.height = size
+            self.stream.codec_context.width, self.stream.codec_context.height = size
 
     def add(self, packet: av.Packet) -> None:
         if self.frames:
@@ -521,8 +614,10 @@ def _packets(container, vin, stop: threading.Event, opts: StreamOptions, secrets
 def _run_masked(container, vin, masks, opts: StreamOptions, clock: WallClock, sink: _Sink,
                 stop: threading.Event, stats: StreamStats, now_us) -> None:
     rate = float(vin.average_rate or vin.guessed_rate or 15)
-    lag_s = opts.max_lag_s if opts.max_lag_s is not None else opts.segment_us / US
-    limit = max(8, int(rate * lag_s))
+    # At least the burst that arrives on connecting (FFmpeg probes ~1 s of
+    # stream before the first packet is returned) must fit.
+    lag_s = opts.max_lag_s if opts.max_lag_s is not None else max(3.0, opts.segment_us / US)
+    limit = max(int(rate * 1.5), int(rate * lag_s))
     queue: deque = deque()
     cond = threading.Condition()
     failure: list[BaseException] = []
@@ -538,7 +633,7 @@ def _run_masked(container, vin, masks, opts: StreamOptions, clock: WallClock, si
                 if item is _STOP:
                     return
                 if item is _DROP:
-                    seg.discard("behind")
+                    seg.discard(None)  # already counted by the reader
                     continue
                 seg.feed(item)
         except BaseException as exc:  # handed to the reader, re-raised there
@@ -566,6 +661,7 @@ def _run_masked(container, vin, masks, opts: StreamOptions, clock: WallClock, si
                     queue.append(_DROP)
                     skipping = True
                     cond.notify()
+                    sink.on_drop("behind")
                 if not skipping:
                     queue.append(packet)
                     cond.notify()
