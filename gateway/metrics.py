@@ -65,7 +65,7 @@ class Metrics:
             ["camera", "reason"], registry=r)
         self.segments_dropped = Counter(
             "footage_segments_dropped",
-            "Segments not stored (behind, interrupted, corrupt, storage_behind, refused)",
+            "Segments not stored (behind, interrupted, corrupt, storage_behind, refused, shutdown)",
             ["camera", "reason"], registry=r)
 
     def render(self) -> bytes:

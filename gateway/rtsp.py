@@ -248,9 +248,11 @@ class CameraPuller:
     def _drop(self, reason: str) -> None:
         self.svc.metrics.segments_dropped.labels(self.cam.id, reason).inc()
         self.dropped.append(reason)
+        del self.dropped[:-1000]
         self._notify()
-        log.warning("camera %s: a segment was not stored (%s)", self.cam.id,
-                    _DROP_TEXT.get(reason, reason))
+        log.log(logging.INFO if reason == "shutdown" else logging.WARNING,
+                "camera %s: a segment was not stored (%s)", self.cam.id,
+                _DROP_TEXT.get(reason, reason))
 
     async def _commit_loop(self) -> None:
         while True:
@@ -295,6 +297,7 @@ _DROP_TEXT = {
     "corrupt": "the stream was damaged; the segment in progress was discarded",
     "storage_behind": "sealing and storing fell behind; the segment was discarded",
     "refused": "the store refused it",
+    "shutdown": "the gateway stopped; the segment in progress (memory only) was discarded",
 }
 
 

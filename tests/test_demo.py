@@ -39,3 +39,24 @@ def test_demo_shows_masking_sealing_and_destruction_within_a_minute(tmp_path):
     assert ring.stat().st_mode & 0o777 == 0o600 and not (data / "keyring").exists()
     files = list((data / "segments").rglob("*.fgs"))
     assert files and all(b"ftyp" not in f.read_bytes() for f in files)
+
+
+def test_demo_starts_a_second_time_in_the_same_directory(tmp_path):
+    """The second start reuses the saved logins (it used to crash: 'async_generator' object
+    is not iterable) and records again; with GStreamer the camera is a real RTSP server."""
+    from gateway.demo import rtsp_simulator_missing
+    logs = []
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", "from gateway.cli import main; main()", "demo", "--dir",
+             str(tmp_path / "demo"), "--port", str(free_port()), "--interval", "2",
+             "--duration", "5"], capture_output=True, text=True, timeout=120)
+        log = out.stdout + out.stderr
+        assert out.returncode == 0 and "Traceback" not in log, log[-3000:]
+        assert re.search(r"stored ([0-9a-f]{32}) \(masked, sealed", log), log[-3000:]
+        logs.append(log)
+    tokens = [re.search(r"^\s+director\s+(fgw_\S+)$", lg, re.M).group(1) for lg in logs]
+    assert tokens[0] == tokens[1]  # the saved logins were reused, not re-issued
+    if rtsp_simulator_missing() is None:
+        assert "is a simulated RTSP camera (rtsp://127.0.0.1:" in logs[1]
+        assert "streamed" in logs[1] and "over RTSP -> stored" in logs[1]

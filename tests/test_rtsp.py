@@ -294,5 +294,5 @@ def test_masking_that_falls_behind_drops_whole_segments(loops):
     for seg in segments[1:]:
         frames = decode_all(seg.data)
         assert frames[0].key_frame and len(frames) == seg.frames <= 18
-    assert dropped.count("behind") == 1 and set(dropped) <= {"behind", "interrupted"}
+    assert dropped.count("behind") == 1 and set(dropped) <= {"behind", "shutdown"}
     assert segments[1].start_us >= segments[0].end_us + 1.5 * US

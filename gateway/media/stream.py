@@ -288,8 +288,8 @@ class MaskingSegmenter:
         self.decoder = self._new_decoder()
         self.need_key = True
 
-    def close(self) -> None:
-        self.discard("interrupted")
+    def close(self, reason: str = "interrupted") -> None:
+        self.discard(reason)
 
 
 class _MaskedOut:
@@ -491,8 +491,8 @@ class RemuxSegmenter:
             cur.close()
             self.sink.on_drop(reason)
 
-    def close(self) -> None:
-        self.discard("interrupted")
+    def close(self, reason: str = "interrupted") -> None:
+        self.discard(reason)
 
 
 class _RemuxOut:
@@ -587,7 +587,7 @@ def run_stream(url: str, masks: tuple[Mask, ...], opts: StreamOptions, *,
                     clock.observe(packet)
                     seg.feed(packet)
             finally:
-                seg.close()
+                seg.close("shutdown" if stop.is_set() else "interrupted")
     finally:
         container.close()
 
@@ -639,7 +639,7 @@ def _run_masked(container, vin, masks, opts: StreamOptions, clock: WallClock, si
         except BaseException as exc:  # handed to the reader, re-raised there
             failure.append(exc)
         finally:
-            seg.close()
+            seg.close("shutdown" if stop.is_set() else "interrupted")
 
     worker = threading.Thread(target=work, name="stream-codec", daemon=True)
     worker.start()
