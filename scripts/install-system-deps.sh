@@ -12,7 +12,9 @@ have tesseract || need+=(tesseract-ocr tesseract-ocr-eng)
 have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
 have systemd-analyze || need+=(systemd)
-dpkg -s gir1.2-gst-rtsp-server-1.0 >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
+# The simulated camera (scripts/rtsp-camera.py): rtsp-server, x264enc (ugly),
+# rtph264pay (good), h264parse (bad), appsrc/opusenc (base).
+dpkg -s gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-base)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -eq 0 ]; then

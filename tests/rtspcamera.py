@@ -31,7 +31,9 @@ def gstreamer_missing() -> str | None:
     probe = ("import gi; gi.require_version('Gst', '1.0'); "
              "gi.require_version('GstRtspServer', '1.0'); "
              "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-             "assert Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('x264enc')")
+             "missing = [e for e in ('rtph264pay', 'x264enc', 'h264parse', 'appsrc', 'opusenc') "
+             "if not Gst.ElementFactory.find(e)]; "
+             "assert not missing, 'missing GStreamer elements: ' + ', '.join(missing)")
     r = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True)
     if r.returncode != 0:
         return ("GStreamer RTSP server not installed (run scripts/install-system-deps.sh): "
