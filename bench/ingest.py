@@ -11,7 +11,7 @@ once (``--concurrency``). Two cameras:
   masked    one shelf mask: decode, fill, re-encode with libx264
 
 Each is run with the real seal step (``encrypted``) and with the seal replaced
-by a plain copy (``plain``: ``gateway.services._seal`` monkeypatched to return
+by a plain copy (``plain``: ``gateway.runtime._seal`` monkeypatched to return
 the plaintext and its SHA-256; a bench, not product code). Rounds alternate
 encrypted/plain so that noise from a shared host hits both; each figure is the
 median of ``--rounds`` (ABBA order). Reported: segments/s, input MB/s, and encrypted/plain
@@ -46,7 +46,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import gateway.services as services_mod  # noqa: E402
+import gateway.runtime as services_mod  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.config import parse_settings  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402

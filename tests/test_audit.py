@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from gateway.catalog import Catalog, audit_log
 from gateway.cli import main
 from gateway.clock import US
+from gateway.segments.stats import refresh_stats
 
 from test_holds_api import T0, Env, make_env
 
@@ -150,12 +151,12 @@ async def test_actions_are_logged_with_actor_role_object_reason_and_no_footage(e
 
 async def test_chain_gauge_drops_to_zero_when_tampered(env):
     await env.request("sam", ["lobby"], T0 - 120 * US, T0)
-    await env.svc.refresh_stats()
+    await refresh_stats(env.svc)
     assert "footage_audit_chain_verified 1.0" in env.svc.metrics.render().decode()
     conn = env.svc.catalog.catalog.conn
     conn.execute("DROP TRIGGER audit_no_update")
     conn.execute("UPDATE audit SET reason = 'nothing happened' WHERE seq = 1")
-    await env.svc.refresh_stats(full_audit=True)  # the periodic pass only checks new entries
+    await refresh_stats(env.svc, full_audit=True)  # the periodic pass only checks new entries
     assert "footage_audit_chain_verified 0.0" in env.svc.metrics.render().decode()
 
 

@@ -526,6 +526,6 @@ def test_config_example_loads_and_masks_what_its_zones_require():
 
 
 def test_config_example_passes_its_policies():
-    policy_check = pytest.importorskip("gateway.policy_check", reason="policy check not built yet")
+    policy_check = pytest.importorskip("gateway.policy.check", reason="policy check not built yet")
     assert policy_check.check(example_settings()) == []
 

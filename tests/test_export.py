@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gateway import export as pkg
-from gateway import holds_service as hs
+from gateway.holds import package as pkg
+from gateway.holds import exports as ex, service as hs
 from gateway.cli import main
 from gateway.clock import US, iso
+from gateway.segments.read import read_plaintext
 
 from test_holds_api import T0, Env, make_env
 
@@ -152,7 +153,7 @@ async def test_package_holds_exactly_the_holds_clips(env, tmp_path):
     manifest = json.loads((root / "manifest.json").read_bytes())
     assert sorted(c["segment"] for c in manifest["clips"]) == sorted(s.uid for s in segs)
     for c in manifest["clips"]:
-        _, plain = await env.svc.read_plaintext(c["segment"])
+        _, plain = await read_plaintext(env.svc, c["segment"])
         assert (root / c["file"]).read_bytes() == plain
     assert manifest["export"]["decided_by"] == "dana"
     assert manifest["export"]["reference"] == EXPORT["reference"]
@@ -210,9 +211,9 @@ async def test_added_file_fails_verification(env, tmp_path):
 async def test_package_is_private_and_goes_after_its_time(env):
     hold, _ = await active_hold(env)
     _, export = await build(env, hold["id"])
-    path = hs.export_path(env.svc, export["id"])
+    path = ex.export_path(env.svc, export["id"])
     assert path.stat().st_mode & 0o777 == 0o600
-    env.clock.advance(hs.EXPORT_TTL_S + 1)
+    env.clock.advance(ex.EXPORT_TTL_S + 1)
     await hs.tick(env.svc)
     assert not path.exists()
     r = await env.client.get(export["download"], headers=env.h("dana"))
@@ -273,7 +274,7 @@ async def test_cli_builds_a_package_with_progress_and_it_verifies(env, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["clips", "custody.json", "README.txt", "signing-key.pem", "manifest.json",
          "manifest.sig", "SHA256SUMS"])
-    assert not any(hs.export_path(env.svc, i).exists() for i in (1, 2)), \
+    assert not any(ex.export_path(env.svc, i).exists() for i in (1, 2)), \
         "the CLI leaves no second copy in storage"
     r = await asyncio.to_thread(CliRunner().invoke, main, ["holds", "list", "--config", str(cfg)])
     assert r.exit_code == 0 and "active" in r.output and "lobby" in r.output
@@ -286,7 +287,7 @@ async def test_cli_builds_a_package_with_progress_and_it_verifies(env, tmp_path)
 async def test_progress_is_reported_per_clip(env):
     hold, _ = await active_hold(env)
     seen = []
-    e = await hs.create_export(env.svc, hold["id"], hs.Actor("dana", "director"),
+    e = await ex.create_export(env.svc, hold["id"], hs.Actor("dana", "director"),
                                ground="court_order", reference=EXPORT["reference"],
                                recipient="law_enforcement", counsel="c", reason="r",
                                progress=lambda done, total: seen.append((done, total)))

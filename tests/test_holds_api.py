@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway import holds_service as hs
-from gateway import users
+from gateway.holds import service as hs
+from gateway.users import service as users
 from gateway.app import create_app
 from gateway.catalog import segments as seg_sql
 from gateway.clock import US, FakeClock, iso
 from gateway.config import parse_settings
 from gateway.models import Actor
-from gateway.purger import purge_once
-from gateway.web.keys import SERVICES
+from gateway.segments.purge import purge_once
+from gateway.web.appkeys import RUNTIME
 
 T0 = 1_700_000_000 * US
 RETENTION_S = 3600          # the test policy's minimum: segments die an hour after they end
@@ -61,7 +61,7 @@ class Env:
 
     @property
     def svc(self):
-        return self.app[SERVICES]
+        return self.app[RUNTIME]
 
     def h(self, user: str) -> dict:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
@@ -99,7 +99,7 @@ async def make_env(aiohttp_client, tmp: Path) -> Env:
     clock = FakeClock(T0)
     app = create_app(make_settings(tmp), clock=clock, run_loops=False)
     client = await aiohttp_client(app)
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     root = Actor("root", "operator")
     tokens = {}
     for name, role in ROLE_USERS.items():

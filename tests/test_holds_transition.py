@@ -8,7 +8,7 @@ import pytest
 
 from gateway.clock import US
 from gateway.errors import BadRequest, Conflict, Forbidden
-from gateway.holds import ACTIONS, STATES, due_action, new_hold, transition
+from gateway.holds.rules import ACTIONS, STATES, due_action, new_hold, transition
 from gateway.models import SYSTEM, Actor
 from gateway.models import Hold
 

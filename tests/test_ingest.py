@@ -12,7 +12,8 @@ import pytest
 from conftest import CAMERA_TOKEN, auth, camera
 from gateway.catalog import segments as seg_sql
 from gateway.media import synth
-from gateway.web.keys import CATALOG, METRICS, SERVICES
+from gateway.web.appkeys import CATALOG, METRICS, RUNTIME
+from gateway.segments.read import read_plaintext
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ async def test_ingest_stores_only_ciphertext_and_reads_back_identical(gateway_cl
     for off in range(0, len(segment) - 64, 997):  # no 64-byte window of the input anywhere
         assert segment[off:off + 64] not in on_disk
 
-    seg, plain = await app[SERVICES].read_plaintext(body["id"])
+    seg, plain = await read_plaintext(app[RUNTIME], body["id"])
     original, restored = decode_frames(segment), decode_frames(plain)
     assert len(restored) == len(original) == 30
     assert all(np.array_equal(a, b) for a, b in zip(original, restored))
@@ -75,7 +76,7 @@ async def test_mpegts_is_accepted_and_stored_as_mp4(gateway_client):
     resp = await client.post("/api/v1/cameras/lobby/segments", data=ts,
                              headers={**auth(), "Content-Type": "video/mp2t"})
     assert resp.status == 201, await resp.text()
-    _, plain = await app[SERVICES].read_plaintext((await resp.json())["id"])
+    _, plain = await read_plaintext(app[RUNTIME], (await resp.json())["id"])
     assert plain[4:8] == b"ftyp"
     assert len(decode_frames(plain)) == 15
 
@@ -85,7 +86,7 @@ async def test_audio_is_dropped(gateway_client):
     data = synth.make_segment(1.0, 15, 320, 180, with_audio=True)
     resp = await client.post("/api/v1/cameras/lobby/segments", data=data, headers=auth())
     assert resp.status == 201
-    _, plain = await app[SERVICES].read_plaintext((await resp.json())["id"])
+    _, plain = await read_plaintext(app[RUNTIME], (await resp.json())["id"])
     with av.open(io.BytesIO(plain)) as c:
         assert [s.type for s in c.streams] == ["video"]
 
@@ -247,7 +248,7 @@ async def test_uploads_beyond_the_limit_get_503_without_being_read(gateway_clien
 
     first = asyncio.create_task(client.post("/api/v1/cameras/lobby/segments", data=slow_body(),
                                             headers=auth()))
-    from gateway.ingest.push import UPLOAD_SLOTS
+    from gateway.web.push import UPLOAD_SLOTS
     for _ in range(500):  # until the first request holds the slot (bounded)
         if app[UPLOAD_SLOTS].locked():
             break

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import auth, camera
 from gateway.media import synth
-from gateway.web.keys import METRICS, SERVICES
+from gateway.web.appkeys import METRICS, RUNTIME
+from gateway.segments.read import read_plaintext
 from mediafixtures import SCREEN, SHELF, bitmap, decode, erode, ocr, planes, psnr
 
 MASKS = [{"zone": "shelves", "polygon": [list(p) for p in SHELF], "mode": "fill"},
@@ -28,7 +29,7 @@ async def test_stored_segment_is_masked(gateway_client, make_settings, source, t
     client, app = await gateway_client(make_settings([camera(masks=MASKS)]))
     r = await client.post("/api/v1/cameras/lobby/segments", data=source, headers=auth())
     assert r.status == 201, await r.text()
-    _, stored = await app[SERVICES].read_plaintext((await r.json())["id"])
+    _, stored = await read_plaintext(app[RUNTIME], (await r.json())["id"])
 
     before, after = decode(source), decode(stored)
     assert len(after) == len(before) == 30
@@ -64,7 +65,7 @@ async def test_stored_segment_is_masked(gateway_client, make_settings, source, t
 async def test_camera_without_masks_takes_the_remux_fast_path(gateway_client, source):
     client, app = await gateway_client()
     r = await client.post("/api/v1/cameras/lobby/segments", data=source, headers=auth())
-    _, stored = await app[SERVICES].read_plaintext((await r.json())["id"])
+    _, stored = await read_plaintext(app[RUNTIME], (await r.json())["id"])
     # Remuxed, not re-encoded: the decoded pictures are bit-identical.
     assert all(np.array_equal(planes(a)[0], planes(b)[0])
                for a, b in zip(decode(source), decode(stored)))

@@ -8,13 +8,14 @@ import pytest
 from aiohttp import web
 
 from gateway.config import parse_settings
-from gateway.notice import (
-    SIGNING_PUBLIC_KEY, area_title, human_duration, notice_context, qr_svg, render_notice,
-    render_signage, sentence, setup_notice,
+from gateway.policy.notice import (
+    area_title, human_duration, notice_context, qr_svg, render_notice, render_signage, sentence,
 )
-from gateway.policy import camera_policies
-from gateway.web.keys import POLICIES, SETTINGS
+from gateway.web import routes
+from gateway.policy.loading import camera_policies
+from gateway.web.appkeys import POLICIES, SETTINGS, SIGNING_PUBLIC_KEY
 
+NOTICE_ROUTES = tuple(r for r in routes.ROUTES if r.path.startswith("/notice"))
 SHELVES = {"zone": "shelves", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]}
 SCREEN = {"zone": "screen", "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.5]]}
 
@@ -125,7 +126,7 @@ async def test_get_notice_and_signage_over_http(aiohttp_client):
     app[SETTINGS] = s
     app[POLICIES] = camera_policies(s)
     app[SIGNING_PUBLIC_KEY] = "ssh-ed25519 AAAAtestkey"
-    setup_notice(app)
+    routes.setup(app, NOTICE_ROUTES)
     client = await aiohttp_client(app)
     r = await client.get("/notice")
     assert r.status == 200 and r.content_type == "text/html"
@@ -139,7 +140,7 @@ async def test_get_notice_and_signage_over_http(aiohttp_client):
 
 
 async def test_full_app_notice_is_public_and_shows_the_real_signing_key(gateway_client, tmp_path):
-    from gateway.export import fingerprint, signing_key
+    from gateway.holds.package import fingerprint, signing_key
 
     client, app = await gateway_client()
     r = await client.get("/notice")  # no Authorization header
@@ -167,7 +168,7 @@ async def test_signage_over_http_prints_the_origin_it_was_reached_by(aiohttp_cli
     s = make_settings(server={})
     app = web.Application()
     app[SETTINGS], app[POLICIES] = s, camera_policies(s)
-    setup_notice(app)
+    routes.setup(app, NOTICE_ROUTES)
     client = await aiohttp_client(app)
     origin = str(client.make_url("/").origin())
     t = text_of(await (await client.get("/notice/signage")).text())

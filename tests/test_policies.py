@@ -11,9 +11,10 @@ import pytest
 from gateway.clock import US
 from gateway.config import parse_settings
 from gateway.errors import ConfigError
-from gateway.policy import (
+from gateway.segments.rules import deadline
+from gateway.policy.loading import (
     BUILTIN_DIR, RECIPIENTS, builtin_policies, camera_policies, load_policy, recompute_deadline,
-    retention_seconds, segment_deadline_us, unsourced_rules,
+    retention_seconds, unsourced_rules,
 )
 
 H, D = 3600, 86400
@@ -260,7 +261,7 @@ def test_segment_deadline_follows_the_cameras_policy(tmp_path, name, retention, 
     cam = {"policy": name} | ({"retention": retention, "retention_reason": "r"} if retention else {})
     s = _settings(tmp_path, **cam)
     pol = camera_policies(s)["lobby"]
-    assert segment_deadline_us(END, s.cameras[0], pol) == END + after_s * US
+    assert deadline(END, retention_seconds(s.cameras[0], pol)) == END + after_s * US
 
 
 # (stored deadline, old retention, new retention, new legal minimum, expected deadline), seconds

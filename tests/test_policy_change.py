@@ -6,7 +6,7 @@ from conftest import auth, camera
 from gateway.catalog import audit_log, segments as seg_sql
 from gateway.clock import US, iso
 from gateway.media import synth
-from gateway.web.keys import CATALOG
+from gateway.web.appkeys import CATALOG
 
 DATA = synth.make_segment(1.0, 15, 320, 180, seed=5)
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from gateway.cli.policy import policy_group
 from gateway.config import parse_settings
-from gateway.policy import load_policy
-from gateway.policy_check import Violation, check, warnings
+from gateway.policy.loading import load_policy
+from gateway.policy.check import Violation, check, warnings
 
 SHELVES = {"zone": "shelves", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]}
 SCREEN = {"zone": "screen", "polygon": [[0.6, 0.1], [0.9, 0.1], [0.9, 0.5]]}

@@ -9,8 +9,9 @@ from conftest import auth, camera, write_policy
 from gateway.catalog import segments as seg_sql
 from gateway.clock import US, iso
 from gateway.media import synth
-from gateway.purger import purge_once
-from gateway.web.keys import CATALOG, METRICS, SERVICES
+from gateway.segments.purge import purge_once
+from gateway.web.appkeys import CATALOG, METRICS, RUNTIME
+from gateway.segments.stats import refresh_stats
 
 
 async def test_segment_destroyed_within_2s_after_deadline_not_before(gateway_client, make_settings,
@@ -25,7 +26,7 @@ async def test_segment_destroyed_within_2s_after_deadline_not_before(gateway_cli
     uid = (await resp.json())["id"]
     seg = await app[CATALOG].run(seg_sql.get_segment, uid)
     key = await app[CATALOG].run(seg_sql.get_data_key, seg.id)
-    path = app[SERVICES].storage.path(uid)
+    path = app[RUNTIME].storage.path(uid)
     assert path.exists()
 
     # Poll (no fixed sleeps): it must exist at every look before the deadline...
@@ -70,16 +71,16 @@ async def test_purge_keeps_undue_and_counts_past_deadline(gateway_client, make_s
         uids[cam] = (await r.json())["id"]
 
     fake_clock.advance(6)
-    await app[SERVICES].refresh_stats()
+    await refresh_stats(app[RUNTIME])
     m = app[METRICS].render().decode()
     assert 'footage_segments_past_deadline{camera="lobby"} 1.0' in m
     assert 'footage_segments_past_deadline{camera="stacks"} 0.0' in m
     assert 'footage_retention_seconds{camera="stacks"} 604800.0' in m
 
-    out = await purge_once(app[SERVICES])
+    out = await purge_once(app[RUNTIME])
     assert [s.uid for s in out.destroyed] == [uids["lobby"]]
     assert await app[CATALOG].run(seg_sql.get_segment, uids["stacks"]) is not None
-    await app[SERVICES].refresh_stats()
+    await refresh_stats(app[RUNTIME])
     assert 'footage_segments_past_deadline{camera="lobby"} 0.0' in app[METRICS].render().decode()
 
 
@@ -94,7 +95,7 @@ async def test_segment_already_past_deadline_is_refused(gateway_client, fake_clo
 
 
 async def test_footage_kept_by_a_hold_is_not_counted_as_late(gateway_client, fake_clock):
-    from gateway import holds_service as hs
+    from gateway.holds import service as hs
     from gateway.models import Actor
 
     client, app = await gateway_client(clock=fake_clock)
@@ -103,7 +104,7 @@ async def test_footage_kept_by_a_hold_is_not_counted_as_late(gateway_client, fak
     r = await client.post("/api/v1/cameras/lobby/segments", data=data,
                           headers={**auth(), "X-Segment-Start": iso(start)})
     uid = (await r.json())["id"]
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     hold = (await hs.request_hold(svc, Actor("sam", "staff"), ["lobby"], start - US,
                                   start + 2 * US, "INC-1", "a fight at the door")).hold
     await hs.act(svc, hold.id, "approve", Actor("dana", "director"), note="ok")
@@ -132,7 +133,7 @@ async def test_segments_falling_due_during_a_pass_are_not_left_for_later(gateway
         seg = Segment(0, f"{i:032x}", "lobby", "test5s", now - 10 * US, now - 5 * US,
                       first + i * 100, 10, "0" * 64, 1, 2, 2, False, "stored", None, now)
         await app[CATALOG].run(seg_sql.insert_segment, seg, b"k" * 16, "kek", b"w")
-    app[SERVICES].wake_purger.set()
+    app[RUNTIME].wake_purger.set()
     limit = first + 5 * US
     while time.time_ns() // 1000 < limit:
         receipts = await app[CATALOG].run(seg_sql.receipts)
@@ -152,7 +153,7 @@ async def test_a_failed_unlink_is_finished_by_the_next_pass(gateway_client, fake
     r = await client.post("/api/v1/cameras/lobby/segments", data=data,
                           headers={**auth(), "X-Segment-Start": iso(fake_clock.now_us() - US)})
     uid = (await r.json())["id"]
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     fake_clock.advance(6)
     real_delete = svc.storage.delete
 

@@ -19,8 +19,8 @@ from gateway.cli.report import report_command
 from gateway.clock import US
 from gateway.config import parse_settings
 from gateway.models import Hold, Segment
-from gateway.policy import camera_policies
-from gateway.report import build_report, lag_histogram, percentile
+from gateway.policy.loading import camera_policies
+from gateway.policy.report import build_report, lag_histogram, percentile
 
 T0 = 1_700_000_000 * US  # "now" and the end of the reported period
 D, H = 86400 * US, 3600 * US
@@ -207,5 +207,5 @@ def test_cli_without_a_catalog_fails_cleanly(tmp_path):
     (None, "-"), (0.5, "0.5 s"), (-10, "-10.0 s"), (119, "119.0 s"), (7200, "2.0 h"),
     (259200, "3.0 days"), (176340, "2.0 days")])
 def test_approx_durations(seconds, text):
-    from gateway.report import approx
+    from gateway.policy.report import approx
     assert approx(seconds) == text

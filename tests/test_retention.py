@@ -6,7 +6,7 @@ import pytest
 
 from gateway.clock import US
 from gateway.models import Hold, Segment
-from gateway.retention import deadline, next_wake, plan_purge, preserving_hold
+from gateway.segments.rules import deadline, next_wake, plan_purge, preserving_hold
 
 T0 = 1_700_000_000 * US
 
@@ -98,7 +98,7 @@ def test_next_wake_is_the_earliest_of_deadline_hold_end_and_cap():
 def test_released_at_is_the_deadline_or_the_end_of_the_hold_that_kept_it():
     from dataclasses import replace
 
-    from gateway.retention import released_at
+    from gateway.segments.rules import released_at
     s = seg(1, deadline_s=10)
     assert released_at(s, [], T0 + 11 * US) == T0 + 10 * US
     released = replace(hold(1, "active", review_s=500), state="released", decided_us=T0,

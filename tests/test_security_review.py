@@ -18,14 +18,14 @@ from aiohttp import web
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway import export as pkg
-from gateway import holds_service as hs
-from gateway import users
+from gateway.holds import package as pkg
+from gateway.holds import exports as ex, service as hs
+from gateway.users import service as users
 from gateway.cli import main
 from gateway.clock import US, iso
 from gateway.errors import BadRequest
 from gateway.models import Actor
-from gateway.purger import purge_once
+from gateway.segments.purge import purge_once
 
 from conftest import write_policy
 from test_export import EXPORT, active_hold, build
@@ -320,7 +320,7 @@ async def test_court_order_export_needs_the_order_recorded_on_the_hold(env):
 async def test_release_and_purge_remove_the_holds_export_packages(env):
     hold, _ = await active_hold(env)
     _, export = await build(env, hold["id"])
-    path = hs.export_path(env.svc, export["id"])
+    path = ex.export_path(env.svc, export["id"])
     assert path.exists()
     env.clock.advance(3600 + 1)                           # past the segments' deadline
     await env.post("dana", f"/api/v1/holds/{hold['id']}/release", {"note": "done"})

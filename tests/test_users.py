@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gateway import users
+from gateway.users import service as users
 from gateway.catalog import AsyncCatalog, Catalog, audit_log
 from gateway.catalog import users as users_sql
 from gateway.cli import main

@@ -14,7 +14,9 @@ from gateway.cli import main
 from gateway.clock import US, iso
 from gateway.errors import IntegrityError
 from gateway.media import synth
-from gateway.web.keys import CATALOG, SERVICES
+from gateway.web.appkeys import CATALOG, RUNTIME
+from gateway.keys.epochs import retire_keks, rotate_if_due, rotate_keys
+from gateway.segments.read import read_plaintext
 
 CLIPS = [synth.make_segment(1.0, 15, 320, 180, seed=s) for s in range(4)]
 _next = iter(range(10**6))
@@ -42,7 +44,7 @@ def write_config(tmp_path, policies="policies") -> str:
 async def test_tampered_segment_fails_closed_and_is_marked(gateway_client, tmp_path, damage):
     client, app = await gateway_client()
     uid, other = await ingest(client), await ingest(client)
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     path = svc.storage.path(uid)
     blob = path.read_bytes()
     if damage == "flip_byte":
@@ -55,21 +57,21 @@ async def test_tampered_segment_fails_closed_and_is_marked(gateway_client, tmp_p
         blob = svc.storage.path(other).read_bytes()  # a valid file of another segment
     path.write_bytes(blob)
     with pytest.raises(IntegrityError):
-        await svc.read_plaintext(uid)
+        await read_plaintext(svc, uid)
     assert (await app[CATALOG].run(seg_sql.get_segment, uid)).state == "corrupt"
     # The other segment still reads.
-    _, plain = await svc.read_plaintext(other)
+    _, plain = await read_plaintext(svc, other)
     assert plain[4:8] == b"ftyp"
 
 
 async def test_keys_rotate_rewraps_without_touching_video(gateway_client, tmp_path):
     client, app = await gateway_client()
     uids = [await ingest(client) for _ in range(3)]
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     files_before = {u: hashlib.sha256(svc.storage.path(u).read_bytes()).hexdigest() for u in uids}
     mtimes = {u: svc.storage.path(u).stat().st_mtime_ns for u in uids}
     old_kek = svc.keyring.current_id
-    out = await svc.rotate_keys()
+    out = await rotate_keys(svc)
     assert out["rewrapped"] == 3 and out["kek"] != old_kek
     for u in uids:
         seg = await app[CATALOG].run(seg_sql.get_segment, u)
@@ -77,17 +79,17 @@ async def test_keys_rotate_rewraps_without_touching_video(gateway_client, tmp_pa
         assert key.kek_id == out["kek"]
         assert hashlib.sha256(svc.storage.path(u).read_bytes()).hexdigest() == files_before[u]
         assert svc.storage.path(u).stat().st_mtime_ns == mtimes[u]
-        _, plain = await svc.read_plaintext(u)
+        _, plain = await read_plaintext(svc, u)
         assert plain[4:8] == b"ftyp"
     # Once the grace has passed, the old KEK is destroyed: nothing references it.
     svc.clock = type("C", (), {"now_us": lambda self: 2**62})()
-    assert await svc.retire_keks() == [old_kek]
+    assert await retire_keks(svc) == [old_kek]
     assert old_kek not in svc.keyring.ids()
 
 
 async def test_check_and_purge_dry_run_cli(gateway_client, make_settings, tmp_path):
     client, app = await gateway_client()
-    now = app[SERVICES].clock.now_us()
+    now = app[RUNTIME].clock.now_us()
     due = await ingest(client, start=iso(now - 1 * US))        # deadline in 5 s
     await ingest(client)
     cfg = write_config(tmp_path)
@@ -102,7 +104,7 @@ async def test_check_and_purge_dry_run_cli(gateway_client, make_settings, tmp_pa
     assert "0 due now" in res.output and "retention 5 s" in res.output
 
     # Damage storage: check must name each problem and exit 1.
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     svc.storage.path(due).write_bytes(b"garbage")
     (svc.storage.root / "ab").mkdir(exist_ok=True)
     (svc.storage.root / "ab" / ("ab" * 16 + ".fgs")).write_bytes(b"x")
@@ -139,17 +141,17 @@ def test_purge_dry_run_explains_due_and_held(tmp_path):
 async def test_key_epoch_rotates_on_schedule_and_old_kek_is_destroyed(gateway_client, fake_clock):
     client, app = await gateway_client(clock=fake_clock)
     uid = await ingest(client)
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     first = svc.keyring.current_id
-    assert await svc.rotate_if_due() is None              # the epoch (1 day) has not passed
+    assert await rotate_if_due(svc) is None              # the epoch (1 day) has not passed
     fake_clock.advance(86400)
-    out = await svc.rotate_if_due()
+    out = await rotate_if_due(svc)
     assert out is not None and out["rewrapped"] == 1
-    assert await svc.rotate_if_due() is None
+    assert await rotate_if_due(svc) is None
     fake_clock.advance(601)                               # past the retirement grace
-    assert await svc.retire_keks() == [first]
+    assert await retire_keks(svc) == [first]
     assert first not in svc.keyring.ids()
-    _, plain = await svc.read_plaintext(uid)              # still readable under the new KEK
+    _, plain = await read_plaintext(svc, uid)              # still readable under the new KEK
     assert plain[4:8] == b"ftyp"
 
 
@@ -162,5 +164,5 @@ async def test_keys_rotate_cli(gateway_client, tmp_path):
     res = await asyncio.to_thread(CliRunner().invoke, main, ["keys", "rotate", "--config", cfg])
     assert res.exit_code == 0, res.output
     assert "re-wrapped 1 data keys" in res.output
-    _, plain = await app[SERVICES].read_plaintext(uid)  # the running gateway still reads it
+    _, plain = await read_plaintext(app[RUNTIME], uid)  # the running gateway still reads it
     assert plain[4:8] == b"ftyp"

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from . import config_option, read_catalog
+from .common import config_option, read_catalog
 from ..audit import verify
 from ..catalog import Catalog
 from ..catalog import audit_log

@@ -26,17 +26,16 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from .clock import US
-from .config import (MASK_MODES, MASK_ZONES, CameraSettings, Settings, StrictModel,
+from ..clock import US
+from ..config import (MASK_MODES, MASK_ZONES, CameraSettings, Settings, StrictModel,
                      check_duration, format_validation_error)
-from .durations import parse_duration
-from .errors import ConfigError
-from .models import ROLES
-from .retention import deadline
+from ..durations import parse_duration
+from ..errors import ConfigError
+from ..models import ROLES
 
 def _builtin_dir() -> Path:
     """The shipped policies: ``policies/`` of a source checkout, else the installed copy."""
-    source = Path(__file__).resolve().parent.parent / "policies"
+    source = Path(__file__).resolve().parents[2] / "policies"
     if source.is_dir():
         return source
     return Path(sys.prefix) / "share" / "footage-gateway" / "policies"
@@ -383,11 +382,6 @@ def retention_seconds(camera: CameraSettings, policy: Policy) -> int:
     """
     own = camera.retention_seconds
     return max(own, policy.retention.minimum_s) if own is not None else policy.retention.minimum_s
-
-
-def segment_deadline_us(end_us: int, camera: CameraSettings, policy: Policy) -> int:
-    """When a segment of this camera ending at ``end_us`` is destroyed."""
-    return deadline(end_us, retention_seconds(camera, policy))
 
 
 def recompute_deadline(seg_end_us: int, stored_deadline_us: int, old_retention_s: int,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .audit import verify as verify_chain
-from .catalog import Catalog
-from .catalog import audit_log, segments as seg_sql
-from .vault.keyring import KeyRing
-from .vault.storage import LocalStorage
+from ..audit import verify as verify_chain
+from ..catalog import Catalog
+from ..catalog import audit_log, segments as seg_sql
+from ..vault.keyring import KeyRing
+from ..vault.storage import LocalStorage
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Order matters: the camera and its token are checked before a byte of the body
 is read; the body is streamed into memory with a hard cap; nothing is written
-to disk until the video has decoded and been masked (``Services.ingest``).
+to disk until the video has decoded and been masked (``gateway.segments.ingest``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from aiohttp import web
 from ..clock import iso, parse_iso
 from ..config import CAMERA_ID, CameraSettings, Settings
 from ..errors import BadRequest, Busy, GatewayError, NotFound, TooLarge, Unauthorized, UnsupportedMedia
-from ..web.keys import METRICS, SERVICES, SETTINGS
+from ..segments.ingest import ingest_once
+from .appkeys import METRICS, RUNTIME, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ async def push_segment(request: web.Request) -> web.Response:
             data = await _read_capped(request, settings.storage.max_segment_bytes)
             if not data:
                 raise UnsupportedMedia("empty body: no video was sent", code="empty")
-            seg, created = await request.app[SERVICES].ingest_once(cam, data, start_hint)
+            seg, created = await ingest_once(request.app[RUNTIME], cam, data, start_hint)
     except GatewayError as err:
         metrics.rejected.labels(label, err.code).inc()
         raise
@@ -113,6 +114,6 @@ async def push_segment(request: web.Request) -> web.Response:
 
 
 def setup_push(app: web.Application) -> None:
+    """The camera tokens and the upload slots the push handler needs."""
     app[PUSH_TOKENS] = load_push_tokens(app[SETTINGS])
     app[UPLOAD_SLOTS] = asyncio.Semaphore(app[SETTINGS].server.max_concurrent_uploads)
-    app.router.add_post("/api/v1/cameras/{camera}/segments", push_segment)

@@ -9,7 +9,7 @@ requested --approve (an approver, never the requester)--> active --release--> re
 ``new_hold`` validates a request; ``transition(hold, action, actor, now_us)``
 returns the hold after one action or raises ``Forbidden`` (the actor's role may
 not do it) or ``Conflict`` (not in this state, or too late). The service layer
-(``gateway.holds_service``) loads, applies, saves and audits in one transaction.
+(``gateway.holds.service``) loads, applies, saves and audits in one transaction.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from .clock import US, iso
-from .errors import BadRequest, Conflict, Forbidden
-from .models import SYSTEM_ROLE, Actor, Hold
-from .policy import GROUNDS, RECIPIENTS
+from ..clock import US, iso
+from ..errors import BadRequest, Conflict, Forbidden
+from ..models import SYSTEM_ROLE, Actor, Hold
+from ..policy.loading import GROUNDS, RECIPIENTS
+from .access import DEFAULT_APPROVERS, REQUESTERS, VIEWERS
 
 STATES = ("requested", "active", "denied", "lapsed", "released", "expired")
 #: Actions people take; ``lapse`` and ``expire`` are taken by the system when time passes.
 ACTIONS = ("approve", "deny", "release", "renew", "court_order", "lapse", "expire")
-#: Who may ask for footage to be preserved.
-REQUESTERS = ("director", "staff")
-#: The default approvers when a policy names none (ALA: disclosure goes through the director).
-DEFAULT_APPROVERS = ("director",)
 #: Camera clocks and API clients drift: a window may end this far after "now".
 FUTURE_SKEW_US = 300 * US
 
@@ -184,6 +181,24 @@ class ExportRequest:
     recipient_name: str = ""   # who exactly (agency, officer, court)
     counsel: str = ""          # the legal counsel consulted, when the policy requires it
 
+    def record(self, *, iso_times: bool) -> dict:
+        """The request's fields (``EXPORT_FIELDS``), times as RFC 3339 or as ``*_us`` integers.
+
+        The audit entry, the package manifest and the API's JSON are all built from this.
+        """
+        times = ({"start": iso(self.start_us), "end": iso(self.end_us)} if iso_times
+                 else {"start_us": self.start_us, "end_us": self.end_us})
+        return {"cameras": list(self.cameras), **times, "ground": self.ground,
+                "reference": self.reference, "recipient": self.recipient,
+                "recipient_name": self.recipient_name, "counsel": self.counsel,
+                "reason": self.reason}
+
+
+#: The fields of an export request as disclosed (``ExportRequest.record``); the
+#: OpenAPI schema is built from it too.
+EXPORT_FIELDS = ("cameras", "start", "end", "ground", "reference", "recipient", "recipient_name",
+                 "counsel", "reason")
+
 
 def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allowed,
                  approvers: Sequence[str] = DEFAULT_APPROVERS,
@@ -254,12 +269,10 @@ def check_export(hold: Hold, req: ExportRequest, actor: Actor, now_us: int, allo
                    counsel=req.counsel.strip())
 
 
-#: Roles that may ever see footage (a policy's access.view_roles narrows it). Never auditors.
-VIEWERS = ("director", "staff")
 
 
 def check_view(actor: Actor, camera: str, start_us: int, end_us: int, reason: str,
-               live_holds: Sequence[Hold], view_roles: Sequence[str] = ("director",)) -> None:
+               live_holds: Sequence[Hold], view_roles: Sequence[str] = DEFAULT_APPROVERS) -> None:
     """Forbidden/BadRequest unless ``actor`` may view this segment now, for ``reason``.
 
     The role must be one the camera's policy lets view (``access.view_roles``;

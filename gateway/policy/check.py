@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import CameraSettings, Settings
-from .errors import ConfigError
-from .policy import Policy, load_policy, unsourced_rules
+from ..config import CameraSettings, Settings
+from ..errors import ConfigError
+from .loading import Policy, load_policy, unsourced_rules
 
 
 @dataclass(frozen=True)

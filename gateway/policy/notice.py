@@ -14,15 +14,12 @@ from functools import lru_cache
 from typing import Iterable
 
 import jinja2
-from aiohttp import web
 from markupsafe import Markup
 
-from .config import CameraSettings, Settings
-from .policy import RECIPIENTS, Policy, retention_seconds
-from .web.keys import POLICIES, SETTINGS
+from ..config import CameraSettings, Settings
+from .loading import RECIPIENTS, Policy, retention_seconds
 
 #: Set by the export engine when a signing key exists; shown so anyone can check packages.
-SIGNING_PUBLIC_KEY: web.AppKey[str] = web.AppKey("signing_public_key", str)
 
 GROUND_TEXT = {
     "court_order": "a court order",
@@ -49,7 +46,6 @@ MASK_MODE_TEXT = {"fill": "blacked out", "pixelate": "pixelated so text cannot b
                   "blur": "blurred"}
 NO_SOUND = "No sound is recorded."
 SOUND = "Sound may be recorded."
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 QR_QUIET_ZONE = 4  # modules of white margin the QR specification requires around the symbol
 
 
@@ -255,38 +251,12 @@ def render_signage(ctx: dict) -> str:
     return templates().get_template("signage.html").render(**ctx)
 
 
-def _page(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/html", charset="utf-8",
-                        headers={"Content-Security-Policy": CSP,
-                                 "X-Content-Type-Options": "nosniff"})
-
-
-def _context(request: web.Request) -> dict:
-    app = request.app
-    return notice_context(app[SETTINGS], app[POLICIES], app.get(SIGNING_PUBLIC_KEY),
-                          base_url=str(request.url.origin()))
-
-
-async def notice_handler(request: web.Request) -> web.Response:
-    return _page(render_notice(_context(request)))
-
-
-async def signage_handler(request: web.Request) -> web.Response:
-    return _page(render_signage(_context(request)))
-
-
-def setup_notice(app: web.Application) -> None:
-    """Add GET /notice and GET /notice/signage (public: no authentication)."""
-    app.router.add_get("/notice", notice_handler)
-    app.router.add_get("/notice/signage", signage_handler)
-
-
 def _fingerprint(pem: str | None) -> str | None:
     if not pem:
         return None
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from .export import fingerprint
+    from ..vault.signing import fingerprint
     try:
         return fingerprint(load_pem_public_key(pem.encode()))
     except ValueError:  # not a PEM key: show the text only

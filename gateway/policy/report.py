@@ -13,21 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import __version__ as VERSION
-from .audit import verify
-from .catalog import Catalog
-from .catalog.audit_log import entries
-from .catalog.holds import list_holds
-from .catalog.exports import created_between
-from .catalog.reporting import stored_retention
-from .catalog.segments import receipts
-from .clock import US, iso
-from .config import Settings
-from .models import Hold, PurgeReceipt
+from .. import __version__ as VERSION
+from ..audit import verify
+from ..catalog import Catalog
+from ..catalog.audit_log import entries
+from ..catalog.holds import list_holds
+from ..catalog.exports import created_between
+from ..catalog.segments import camera_stats, receipts
+from ..clock import US, iso
+from ..config import Settings
+from ..models import Hold, PurgeReceipt
 from .notice import MASK_TEXT, human_duration, templates
-from .policy import RECIPIENTS, Policy, retention_seconds
-from .policy_check import Violation, check_camera
-from .catalog.segments import due_plan
+from .loading import RECIPIENTS, Policy, retention_seconds
+from .check import Violation, check_camera
+from ..segments.purge import due_plan
 
 #: A purge later than this after its deadline, with no hold to explain it, is flagged.
 LATE_AFTER_S = 3600
@@ -204,7 +203,7 @@ def _exports(exports: list, policies: dict[str, Policy]) -> list[dict]:
 def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Policy],
                    since_us: int, until_us: int, now_us: int) -> dict:
     """The report's figures, from catalog queries only (see the module docstring)."""
-    stored = {s.camera: s for s in stored_retention(catalog)}
+    stored = {s.camera: s for s in camera_stats(catalog, with_retention=True)}
     holds = list_holds(catalog)
     exports = created_between(catalog, since_us, until_us)  # free text is never shown
     overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included

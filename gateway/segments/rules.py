@@ -3,7 +3,7 @@
 ``deadline`` says when a segment must be destroyed; ``plan_purge`` splits the
 due segments into those to destroy now and those a live hold preserves;
 ``next_wake`` says when the loop must look again. The loop that applies a plan
-lives in ``gateway.purger``.
+lives in ``gateway.segments.purge``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .clock import US
-from .models import Hold, Segment
+from ..clock import US
+from ..models import Hold, Segment
 
 
 def deadline(end_us: int, retention_s: int) -> int:
