@@ -16,7 +16,7 @@ What it does, in one process:
 2. Floor: a bare asyncio loop sleeps until each deadline of the same schedule
    for ``--baseline`` seconds and records how late it woke: the precision of
    the timer on this machine, idle. Our p99 is reported against it.
-3. Runs the real ``purge_loop`` (``gateway.segments.purge``) with the SystemClock over
+3. Runs the real ``purge_loop`` (``gateway.loops``) with the SystemClock over
    ``Runtime`` wired as ``create_app`` wires it, alongside what shares the
    catalog's single writer thread in production: the stats loop
    (``refresh_stats`` every 10 s, which scans the catalog) and ingest commits at
@@ -48,7 +48,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.app import STATS_INTERVAL_S, _periodic  # noqa: E402
+from gateway.loops import STATS_INTERVAL_S, periodic, purge_loop  # noqa: E402
+from gateway.segments.stats import refresh_stats  # noqa: E402
 from gateway.catalog import AsyncCatalog, Catalog  # noqa: E402
 from gateway.catalog import segments as seg_sql  # noqa: E402
 from gateway.clock import US, SystemClock  # noqa: E402
@@ -56,7 +57,6 @@ from gateway.config import parse_settings  # noqa: E402
 from gateway.metrics import Metrics  # noqa: E402
 from gateway.models import Segment  # noqa: E402
 from gateway.policy.loading import camera_policies  # noqa: E402
-from gateway.segments.purge import purge_loop  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
@@ -258,7 +258,7 @@ async def measure(svc: Runtime, window: list[tuple[str, int]], cameras: list[str
     tasks = [asyncio.create_task(purge_loop(svc, svc.wake_purger)),
              asyncio.create_task(sample_rss(rss_samples))]
     if background:
-        tasks.append(asyncio.create_task(_periodic(STATS_INTERVAL_S, svc.refresh_stats)))
+        tasks.append(asyncio.create_task(periodic(svc, STATS_INTERVAL_S, lambda: refresh_stats(svc))))
         tasks.append(asyncio.create_task(simulated_ingest(svc, cameras, rate)))
     uids = {uid for uid, _ in window}
     last_deadline = max(d for _, d in window)

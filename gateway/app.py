@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
@@ -25,9 +25,17 @@ from .runtime import open_runtime
 from .segments.deadlines import reconcile_deadlines
 from .segments.recovery import recover
 from .segments.stats import refresh_stats
-from .web import routes
 from .vault.signing import public_key_pem
-from .web.appkeys import CATALOG, CLOCK, METRICS, POLICIES, RUNTIME, SETTINGS, SIGNING_PUBLIC_KEY
+from .web import routes
+from .web.appkeys import (
+    CATALOG,
+    CLOCK,
+    METRICS,
+    POLICIES,
+    RUNTIME,
+    SETTINGS,
+    SIGNING_PUBLIC_KEY,
+)
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
 
@@ -56,9 +64,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     app[PURGE_WAKE] = asyncio.Event()
     app.cleanup_ctx.append(_runtime_ctx)
     if run_loops:
-        app.cleanup_ctx.append(lambda a: _loop_ctx(purge_loop(a[RUNTIME], a[PURGE_WAKE])))
-        app.cleanup_ctx.append(lambda a: _loop_ctx(stats_loop(a[RUNTIME])))
-        app.cleanup_ctx.append(lambda a: _loop_ctx(keys_loop(a[RUNTIME])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: purge_loop(a[RUNTIME], a[PURGE_WAKE])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: stats_loop(a[RUNTIME])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: keys_loop(a[RUNTIME])))
     # The export key's public half, shown on the notice page so anyone can check a
     # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(settings.storage_path)
@@ -82,9 +90,12 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _loop_ctx(coro) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def _loop_ctx(start: Callable[[web.Application], Awaitable[None]]):
+    """One cleanup_ctx entry: run ``start(app)`` as a task while the app runs."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(start(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return ctx

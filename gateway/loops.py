@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .catalog import holds as holds_sql, segments as seg_sql
+from .catalog import holds as holds_sql
+from .catalog import segments as seg_sql
 from .clock import US
 from .holds.service import tick as holds_tick
 from .keys.epochs import retire_keks, rotate_if_due

@@ -21,7 +21,13 @@ def main(verbose: bool) -> None:
 def _register() -> None:
     # Imported here: each command module adds its commands to ``main``'s list.
     from .audit import audit_group
-    from .core import check_command, demo_command, keys_group, purge_command, serve_command
+    from .core import (
+        check_command,
+        demo_command,
+        keys_group,
+        purge_command,
+        serve_command,
+    )
     from .export import export_group
     from .holds import holds_group
     from .policy import policy_group

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import click
 
-from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
-from ..keys.epochs import rotate_keys
-from ..segments.purge import due_plan
 from ..catalog import Catalog
-from ..catalog.core import ReadOnlyCatalog
 from ..catalog import segments as seg_sql
+from ..catalog.core import ReadOnlyCatalog
 from ..clock import US, SystemClock, iso
 from ..errors import GatewayError
+from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
+from ..segments.purge import due_plan
 from ..vault.keyring import KeyRing
 from ..vault.storage import LocalStorage
+from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
 
 
 @click.command("serve")

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import click
 
-from .common import CliError, cli_runtime, config_option, run, settings_from
-from ..holds import package as pkg
-from ..holds import exports as ex
 from ..catalog import users as users_sql
 from ..errors import NotFound
+from ..holds import exports as ex
+from ..holds import package as pkg
 from ..models import Actor
-
+from .common import CliError, cli_runtime, config_option, run, settings_from
 
 
 @click.group("export")

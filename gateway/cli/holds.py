@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..catalog import exports as exp_sql, holds as holds_sql
+from ..catalog import exports as exp_sql
+from ..catalog import holds as holds_sql
 from ..clock import iso
 from ..holds.records import hold_json
 from .common import CliError, config_option, read_catalog

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from ..policy.loading import builtin_policies, load_policy
 from ..policy.check import check, warnings
+from ..policy.loading import builtin_policies, load_policy
 from .common import CliError, config_option, settings_from
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import click
 
-from .common import CliError
-
 from gateway.config import MAX_POLYGON_POINTS, polygon_area, self_intersects
 from gateway.errors import GatewayError
 from gateway.media.masking import MODES, Mask
 
+from .common import CliError
 
 
 def parse_mask_spec(spec: str) -> tuple[tuple[float, float], ...]:

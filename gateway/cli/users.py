@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .common import cli_actor, config_option, open_catalog, run
-from ..users import service as users_svc
 from ..catalog import users as users_sql
 from ..clock import SystemClock
+from ..users import service as users_svc
+from .common import cli_actor, config_option, open_catalog, run
 
 
 @click.group("users")

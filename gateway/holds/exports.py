@@ -13,8 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..catalog import Catalog
-from ..catalog import audit_log, exports as exp_sql, holds as holds_sql, segments as seg_sql
+from ..catalog import Catalog, audit_log
+from ..catalog import exports as exp_sql
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
 from ..clock import US, iso
 from ..errors import Conflict, Forbidden, Gone, IntegrityError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment

@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..catalog import Catalog
-from ..catalog import audit_log, exports as exp_sql, holds as holds_sql, segments as seg_sql
+from ..catalog import Catalog, audit_log
+from ..catalog import exports as exp_sql
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
 from ..clock import iso
 from ..errors import Conflict, Forbidden, GatewayError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment

@@ -6,7 +6,8 @@ The video is never touched: only the wrapped data keys in the catalog change
 
 from __future__ import annotations
 
-from ..catalog import audit_log, segments as seg_sql
+from ..catalog import audit_log
+from ..catalog import segments as seg_sql
 from ..clock import US
 from ..durations import parse_duration
 from ..models import SYSTEM, Actor

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from ..audit import canonical_detail
-from ..catalog import audit_log, cameras as cameras_sql
+from ..catalog import audit_log
+from ..catalog import cameras as cameras_sql
 from ..models import SYSTEM
 from ..runtime import Runtime
 

@@ -19,19 +19,27 @@ the rule shows up as unsourced instead of carrying someone else's citation.
 from __future__ import annotations
 
 import re
-import tomllib
 import sys
+import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..clock import US
-from ..config import (MASK_MODES, MASK_ZONES, CameraSettings, Settings, StrictModel,
-                     check_duration, format_validation_error)
+from ..config import (
+    MASK_MODES,
+    MASK_ZONES,
+    CameraSettings,
+    Settings,
+    StrictModel,
+    check_duration,
+    format_validation_error,
+)
 from ..durations import parse_duration
 from ..errors import ConfigError
 from ..models import ROLES
+
 
 def _builtin_dir() -> Path:
     """The shipped policies: ``policies/`` of a source checkout, else the installed copy."""

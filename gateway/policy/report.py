@@ -17,16 +17,16 @@ from .. import __version__ as VERSION
 from ..audit import verify
 from ..catalog import Catalog
 from ..catalog.audit_log import entries
-from ..catalog.holds import list_holds
 from ..catalog.exports import created_between
+from ..catalog.holds import list_holds
 from ..catalog.segments import camera_stats, receipts
 from ..clock import US, iso
 from ..config import Settings
 from ..models import Hold, PurgeReceipt
-from .notice import MASK_TEXT, human_duration, templates
-from .loading import RECIPIENTS, Policy, retention_seconds
-from .check import Violation, check_camera
 from ..segments.purge import due_plan
+from .check import Violation, check_camera
+from .loading import RECIPIENTS, Policy, retention_seconds
+from .notice import MASK_TEXT, human_duration, templates
 
 #: A purge later than this after its deadline, with no hold to explain it, is flagged.
 LATE_AFTER_S = 3600

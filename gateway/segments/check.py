@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ..audit import verify as verify_chain
-from ..catalog import Catalog
-from ..catalog import audit_log, segments as seg_sql
+from ..catalog import Catalog, audit_log
+from ..catalog import segments as seg_sql
 from ..vault.keyring import KeyRing
 from ..vault.storage import LocalStorage
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from ..catalog import audit_log, segments as seg_sql
+from ..catalog import audit_log
+from ..catalog import segments as seg_sql
 from ..clock import US
 from ..errors import GatewayError
 from ..models import SYSTEM

@@ -18,7 +18,8 @@ import logging
 from dataclasses import dataclass, field
 
 from ..catalog import Catalog
-from ..catalog import holds as holds_sql, segments as seg_sql
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
 from ..clock import US
 from ..crashpoints import crash_point
 from ..models import Segment

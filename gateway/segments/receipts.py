@@ -5,8 +5,9 @@ Shared by the purge pass and start-up recovery; neither knows about the other.
 
 from __future__ import annotations
 
-from ..catalog import Catalog
-from ..catalog import audit_log, holds as holds_sql, segments as seg_sql
+from ..catalog import Catalog, audit_log
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
 from ..models import SYSTEM, PurgeReceipt, Segment
 from . import rules
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from ..audit import GENESIS, verify as verify_chain
-from ..catalog import audit_log, holds as holds_sql, segments as seg_sql
+from ..audit import GENESIS
+from ..audit import verify as verify_chain
+from ..catalog import audit_log
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
 from ..clock import US
 from ..holds.rules import STATES
 from ..runtime import Runtime

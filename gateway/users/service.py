@@ -13,12 +13,11 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ..catalog import AsyncCatalog
-from ..catalog import audit_log, users as users_sql
+from ..catalog import AsyncCatalog, audit_log
+from ..catalog import users as users_sql
 from ..clock import Clock
-from ..models import ROLES
 from ..errors import BadRequest, Conflict, NotFound, Unauthorized
-from ..holds.rules import Actor
+from ..models import ROLES, Actor
 
 USER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 #: Passwords shorter than this are refused (NIST SP 800-63B asks for at least 8; we ask more).

@@ -9,15 +9,16 @@ import json
 
 from aiohttp import web
 
-from ..catalog import exports as exp_sql
-from ..holds import exports as ex, service as hs
-from ..holds.records import export_json, hold_json
 from ..audit import verify as verify_chain
 from ..catalog import audit_log
+from ..catalog import exports as exp_sql
 from ..clock import iso, parse_iso
 from ..errors import BadRequest
-from .auth import caller
+from ..holds import exports as ex
+from ..holds import service as hs
+from ..holds.records import export_json, hold_json
 from .appkeys import RUNTIME
+from .auth import caller
 
 MAX_JSON_BYTES = 64 * 1024
 AUDIT_PAGE = 1000

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from ..holds.access import CAMERA, PUBLIC as PUBLIC_RULE, RULES
+from ..holds.access import CAMERA, RULES
+from ..holds.access import PUBLIC as PUBLIC_RULE
 from ..holds.rules import EXPORT_FIELDS
 from ..models import ROLES
 from ..policy.loading import GROUNDS, RECIPIENTS

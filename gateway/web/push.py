@@ -16,7 +16,15 @@ from aiohttp import web
 
 from ..clock import iso, parse_iso
 from ..config import CAMERA_ID, CameraSettings, Settings
-from ..errors import BadRequest, Busy, GatewayError, NotFound, TooLarge, Unauthorized, UnsupportedMedia
+from ..errors import (
+    BadRequest,
+    Busy,
+    GatewayError,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
 from ..segments.ingest import ingest_once
 from .appkeys import METRICS, RUNTIME, SETTINGS
 

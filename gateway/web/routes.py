@@ -16,9 +16,23 @@ from aiohttp import web
 from ..holds.access import RULES
 from . import holds_api, notice, push, segments_api, system
 from .appkeys import ROUTE_OF
-from .openapi import (COURT_ORDER, EXPORT_ID, EXPORT_REQUEST, HOLD_ACTION, HOLD_ID, HOLD_REQUEST,
-                      OPENAPI_PATH, TIME, TEXT, Op, json_content, obj, openapi_document, param,
-                      ref)
+from .openapi import (
+    COURT_ORDER,
+    EXPORT_ID,
+    EXPORT_REQUEST,
+    HOLD_ACTION,
+    HOLD_ID,
+    HOLD_REQUEST,
+    OPENAPI_PATH,
+    TEXT,
+    TIME,
+    Op,
+    json_content,
+    obj,
+    openapi_document,
+    param,
+    ref,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

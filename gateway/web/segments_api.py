@@ -9,8 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..holds import service as hs
-from .auth import caller
 from .appkeys import RUNTIME
+from .auth import caller
 
 
 async def segment_video(request: web.Request) -> web.Response:

@@ -36,7 +36,7 @@ from gateway.vault.format import (
     sealed_size,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "segment-format.json").read_text())
+VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "segment-format.json").read_text())
 SEALED_CHUNK = CHUNK_SIZE + 16
 SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE]
 KEY = bytes(range(32))

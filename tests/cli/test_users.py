@@ -15,7 +15,6 @@ from gateway.cli import main
 from gateway.clock import FakeClock
 from gateway.errors import Unauthorized
 
-from test_holds_api import Env, make_env
 
 
 @pytest.fixture
@@ -131,9 +130,6 @@ async def test_a_token_user_without_password_cannot_log_in(tmp_path):
         db.close()
 
 
-@pytest.fixture
-async def env(aiohttp_client, tmp_path) -> Env:
-    return await make_env(aiohttp_client, tmp_path)
 
 
 async def test_revoked_token_is_refused_by_the_api(env):

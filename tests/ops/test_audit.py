@@ -19,7 +19,7 @@ from gateway.cli import main
 from gateway.clock import US
 from gateway.segments.stats import refresh_stats
 
-from test_holds_api import T0, Env, make_env
+from holds_env import T0
 
 ENTRIES = 6
 
@@ -115,9 +115,6 @@ def test_cut_off_tail_is_found_with_an_anchor(tmp_path):
 
 # ------------------------------------------------------------------ what gets logged
 
-@pytest.fixture
-async def env(aiohttp_client, tmp_path) -> Env:
-    return await make_env(aiohttp_client, tmp_path)
 
 
 async def test_actions_are_logged_with_actor_role_object_reason_and_no_footage(env):

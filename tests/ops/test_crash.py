@@ -49,8 +49,8 @@ from gateway.vault.storage import LocalStorage
 
 from conftest import CAMERA_TOKEN, write_policy
 
-REPO = Path(__file__).resolve().parent.parent
-SERVER = Path(__file__).resolve().parent / "crash_server.py"
+REPO = Path(__file__).resolve().parents[2]
+SERVER = Path(__file__).resolve().parents[1] / "crash_server.py"
 START_TIMEOUT_S = 30.0
 #: A purge crash needs the deadline (2 s away) plus a purge pass.
 CRASH_TIMEOUT_S = 30.0

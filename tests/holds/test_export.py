@@ -15,44 +15,18 @@ import pytest
 from click.testing import CliRunner
 
 from gateway.holds import package as pkg
+from gateway.vault import signing
 from gateway.holds import exports as ex, service as hs
 from gateway.cli import main
 from gateway.clock import US, iso
 from gateway.segments.read import read_plaintext
 
-from test_holds_api import T0, Env, make_env
+from holds_env import EXPORT, T0, Env, active_hold, build
 
-EXPORT = {"ground": "court_order", "reference": "CO-2024-117", "recipient": "law_enforcement",
-          "recipient_name": "Springfield PD, Det. Lee", "counsel": "J. Doe, county counsel",
-          "reason": "court order served for the theft of 3 May"}
 needs_tools = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("sha256sum")),
                                  reason="openssl and sha256sum are needed")
 
 
-@pytest.fixture
-async def env(aiohttp_client, tmp_path) -> Env:
-    return await make_env(aiohttp_client, tmp_path)
-
-
-async def active_hold(env: Env, cameras=("lobby",), seeds=(0, 1),
-                      base: int = T0, record_order: bool = True) -> tuple[dict, list]:
-    """An approved hold over two lobby segments (and a desk segment outside the hold)."""
-    segs = [await env.ingest("lobby", base - (60 - 2 * i) * US, seed=s)
-            for i, s in enumerate(seeds)]
-    await env.ingest("desk", base - 60 * US, seed=3)
-    hold = await (await env.request("sam", list(cameras), base - 120 * US, base)).json()
-    r = await env.post("dana", f"/api/v1/holds/{hold['id']}/approve", {"note": "ok"})
-    assert r.status == 200
-    if record_order:  # the order served on the hold: court-order exports disclose under it
-        r = await env.post("dana", f"/api/v1/holds/{hold['id']}/court-order",
-                           {"reference": EXPORT["reference"]})
-        assert r.status == 200
-    return await r.json(), segs
-
-
-async def build(env: Env, hold_id: int, **overrides) -> tuple[int, dict]:
-    r = await env.post("dana", f"/api/v1/holds/{hold_id}/exports", EXPORT | overrides)
-    return r.status, await r.json()
 
 
 async def download(env: Env, export: dict, dest: Path) -> Path:
@@ -221,7 +195,7 @@ async def test_package_is_private_and_goes_after_its_time(env):
 
 
 async def test_signing_key_is_0600_and_stable(env):
-    p = env.svc.settings.storage_path / pkg.KEY_FILE
+    p = env.svc.settings.storage_path / signing.KEY_FILE
     first = pkg.public_key_pem(env.svc.settings.storage_path)
     assert p.stat().st_mode & 0o777 == 0o600
     assert pkg.public_key_pem(env.svc.settings.storage_path) == first
