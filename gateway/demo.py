@@ -31,10 +31,10 @@ from .config import load_settings
 from .media import synth
 from .media.simloop import write_loop
 from .models import OPERATOR_ROLE, Actor
-from .policy_check import check as check_policies
-from .users import add_user, issue_token
+from .policy.check import check as check_policies
+from .users.service import add_user, issue_token
 from .web.accesslog import PrivateAccessLogger
-from .web.keys import CATALOG, CLOCK
+from .web.appkeys import CATALOG, CLOCK
 
 log = logging.getLogger("gateway.demo")
 

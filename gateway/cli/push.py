@@ -29,6 +29,7 @@ import click
 
 from ..clock import iso
 from ..media.probe import sniff_container
+from .common import CliError, settings_from
 
 MAX_WAIT_S = 30.0
 _TYPES = {"mp4": "video/mp4", "mpegts": "video/mp2t"}
@@ -111,12 +112,10 @@ def push_file(path: Path, camera: str, base_url: str, token: str, *, remove: boo
 
 
 def _token_from_config(config_path: str, camera: str) -> tuple[str | None, str | None]:
-    from . import settings_from
-
     settings = settings_from(config_path)
     cam = settings.camera(camera)
     if cam is None:
-        raise click.ClickException(f"camera {camera!r} is not in {config_path}")
+        raise CliError(f"camera {camera!r} is not in {config_path}")
     url = f"http://{settings.server.listen}"
     if cam.push_token is not None:
         return url, cam.push_token.get_secret_value()
@@ -129,7 +128,7 @@ def _read_token(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as err:
-        raise click.ClickException(f"cannot read token file {path}: {err.strerror}") from None
+        raise CliError(f"cannot read token file {path}: {err.strerror}") from None
 
 
 @click.command("push")
