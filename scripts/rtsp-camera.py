@@ -15,7 +15,9 @@ Each ``--mount NAME=SOURCE`` serves rtsp://HOST:PORT/NAME. SOURCE is either
   the scene the tests and the demo use (a bookshelf with readable titles, a
   public computer screen, a clock and a patron walking by); or
 * ``test[:WxH@FPS]``: GStreamer's moving test pattern encoded live with
-  x264enc (costs an encoder per camera).
+  x264enc (costs an encoder per camera);
+* ``vp8`` (a codec other than H.264/H.265) or ``audio-only`` (no video
+  track): streams the gateway must refuse with a clear reason.
 
 ``--audio`` adds an Opus audio track to every mount (the gateway must drop it).
 ``--user``/``--password`` require RTSP basic authentication. The process
@@ -39,6 +41,12 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
 def launch_line(source: str, fps: int, audio: bool) -> str:
+    if source == "vp8":  # a video codec the gateway does not take
+        return ("( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,"
+                f"framerate={fps}/1 ! vp8enc deadline=1 ! rtpvp8pay name=pay0 pt=96 )")
+    if source == "audio-only":  # a stream with no video track
+        return ("( audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000 ! opusenc ! "
+                "rtpopuspay name=pay0 pt=97 )")
     if source.startswith("test"):
         size, rate = "640x360", fps
         if ":" in source:
@@ -145,7 +153,7 @@ def main() -> int:
             parser.error(f"--mount wants NAME=SOURCE, got {spec!r}")
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(source, args.fps, args.audio))
-        if not source.startswith("test"):
+        if not source.startswith("test") and source not in ("vp8", "audio-only"):
             with open(source, "rb") as fh:
                 units = access_units(fh.read())
             if not units:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -96,6 +97,7 @@ def open_stream(url: str, opts: StreamOptions, secrets: tuple[str, ...] = ()):
                "rtsp_flags": "prefer_tcp" if opts.transport == "tcp" else "",
                "analyzeduration": "1000000", "probesize": "1000000"}
     options = {k: v for k, v in options.items() if v}
+    t0 = time.monotonic()
     try:
         container = av.open(url, options=options,
                             timeout=(opts.open_timeout_s, opts.read_timeout_s))
@@ -113,6 +115,13 @@ def open_stream(url: str, opts: StreamOptions, secrets: tuple[str, ...] = ()):
     except (av.error.ExitError, TimeoutError):
         raise StreamError("unreachable", f"no answer within {opts.open_timeout_s:g} s") from None
     except av.FFmpegError as err:
+        # A quick refusal from a server that answered (not a timeout): it may
+        # carry only tracks we did not ask for. One more open tells.
+        quick = time.monotonic() - t0 < opts.open_timeout_s / 2
+        if quick and isinstance(err, av.error.InvalidDataError) and _has_only_other_tracks(
+                url, options, opts):
+            raise StreamError("no_video", "the stream has no video track (audio only?); "
+                              "check the stream path in rtsp_url") from None
         detail = redact_url(getattr(err, "strerror", None) or str(err), secrets)
         kind = "unreachable" if isinstance(err, (OSError, av.error.InvalidDataError)) else "protocol"
         raise StreamError(kind, f"cannot open the stream (host unreachable, no answer within "
@@ -127,6 +136,16 @@ def open_stream(url: str, opts: StreamOptions, secrets: tuple[str, ...] = ()):
         raise StreamError("codec", f"the video codec is {codec}, not H.264 or H.265; set the "
                           "camera's stream profile to H.264")
     return container, vin
+
+
+def _has_only_other_tracks(url: str, options: dict, opts: StreamOptions) -> bool:
+    """After a failed video-only open: does the stream open with its other tracks?"""
+    rest = {k: v for k, v in options.items() if k != "allowed_media_types"}
+    try:
+        with av.open(url, options=rest, timeout=(opts.open_timeout_s, opts.read_timeout_s)) as c:
+            return not c.streams.video and bool(c.streams)
+    except av.FFmpegError:
+        return False
 
 
 # ---------------------------------------------------------------- the pull loop

@@ -297,3 +297,17 @@ def test_masking_that_falls_behind_drops_whole_segments(loops):
         assert frames[0].key_frame and len(frames) == seg.frames <= 18
     assert dropped.count("behind") == 1 and set(dropped) <= {"behind", "shutdown"}
     assert segments[1].start_us >= segments[0].end_us + 1.5 * US
+
+
+@pytest.mark.parametrize("source, kind, words", [
+    ("vp8", "codec", "the video codec is vp8, not H.264 or H.265"),
+    ("audio-only", "no_video", "no video track"),
+    ("nosuchmount", "not_found", "404 Not Found"),
+])
+def test_streams_the_gateway_cannot_record_are_named(loops, source, kind, words):
+    from gateway.media.stream import StreamError, StreamOptions, open_stream
+    mounts = {"cam": source} if source != "nosuchmount" else {"other": "vp8"}
+    with RtspCamera(mounts) as sim:
+        with pytest.raises(StreamError) as err:
+            open_stream(sim.url("cam"), StreamOptions(open_timeout_s=5, read_timeout_s=5))
+    assert err.value.kind == kind and words in err.value.message
