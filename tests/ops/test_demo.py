@@ -49,8 +49,8 @@ def test_demo_starts_a_second_time_in_the_same_directory(tmp_path):
     for _ in range(2):
         out = subprocess.run(
             [sys.executable, "-c", "from gateway.cli import main; main()", "demo", "--dir",
-             str(tmp_path / "demo"), "--port", str(free_port()), "--interval", "2",
-             "--duration", "5"], capture_output=True, text=True, timeout=120)
+             str(tmp_path / "demo"), "--port", str(free_port()), "--interval", "1",
+             "--duration", "4"], capture_output=True, text=True, timeout=120)
         log = out.stdout + out.stderr
         assert out.returncode == 0 and "Traceback" not in log, log[-3000:]
         assert re.search(r"stored ([0-9a-f]{32}) \(masked, sealed", log), log[-3000:]
