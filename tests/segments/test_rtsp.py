@@ -311,3 +311,13 @@ def test_streams_the_gateway_cannot_record_are_named(loops, source, kind, words)
         with pytest.raises(StreamError) as err:
             open_stream(sim.url("cam"), StreamOptions(open_timeout_s=5, read_timeout_s=5))
     assert err.value.kind == kind and words in err.value.message
+
+
+async def test_udp_transport(services, loops):
+    with RtspCamera({"yard": str(loops["scene"])}) as sim:
+        settings, app = await services([rtsp_cam("yard", sim.url("yard"), rtsp_transport="udp")])
+        (puller,) = app[RTSP_PULLERS]
+        assert puller.opts.transport == "udp"
+        await puller.wait_for(lambda p: len(p.stored) >= 2, 30)
+    _, plain = await read_plaintext(app[RUNTIME], puller.stored[-1].uid)
+    assert len(decode_all(plain)) == puller.stored[-1].frames > 0
