@@ -173,6 +173,7 @@ class CameraPuller:
                 first = AUTH_FIRST_WAIT_S if err is not None and err.kind == "auth" else None
                 delay = self.backoff.delay(failures, self.rng, first_s=first)
                 self.delays.append(delay)
+                del self.delays[:-1000]  # a camera gone for months stays bounded
                 self._notify()
                 reason = err.kind if err is not None else "ended"
                 self.svc.metrics.camera_failures.labels(self.cam.id, reason).inc()
