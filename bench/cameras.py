@@ -226,8 +226,10 @@ def decoder_threads(loop_file: Path, frames: int = 150) -> dict:
 
     masks = masks_from_settings([MaskSettings(**m) for m in MASKS])
     data = loop_file.read_bytes()
-    out = {}
-    for mode in ("SLICE", "AUTO"):
+    out: dict[str, float] = {}
+    # Interleaved and best of 3 each: the machine is shared, and a neighbour's
+    # burst should not decide the comparison.
+    for mode in ("SLICE", "AUTO") * 3:
         t0 = time.perf_counter()
         with av.open(io.BytesIO(data), format="h264") as c:
             vin = c.streams.video[0]
@@ -250,7 +252,7 @@ def decoder_threads(loop_file: Path, frames: int = 150) -> dict:
                         break
                 for p in s.encode(None):
                     o.mux(p)
-        out[mode] = round(n / (time.perf_counter() - t0), 1)
+        out[mode] = max(out.get(mode, 0.0), round(n / (time.perf_counter() - t0), 1))
     return {"fps_single_threaded_decoder": out["SLICE"], "fps_frame_threaded_decoder": out["AUTO"],
             "speedup": round(out["AUTO"] / out["SLICE"], 3)}
 
