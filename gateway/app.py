@@ -17,6 +17,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .ingest.push import setup_push
 from .metrics import Metrics
+from .notify.service import Notifier, open_notifier
 from .policy import camera_policies
 from .holds_service import recover_exports
 from .purger import purge_loop
@@ -29,6 +30,8 @@ from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
 log = logging.getLogger(__name__)
 
 PURGE_WAKE: web.AppKey[asyncio.Event] = web.AppKey("purge_wake")
+RUN_LOOPS: web.AppKey[bool] = web.AppKey("run_loops")
+NOTIFIER: web.AppKey["Notifier | None"] = web.AppKey("notifier")
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
 AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
@@ -52,7 +55,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                         "camera must push segments (POST /api/v1/cameras/%s/segments)",
                         cam.id, cam.id)
     app[PURGE_WAKE] = asyncio.Event()
+    app[RUN_LOOPS] = run_loops
     app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_notify_ctx)
     if run_loops:
         app.cleanup_ctx.append(_purge_ctx)
         app.cleanup_ctx.append(_stats_ctx)
@@ -76,6 +81,34 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         await svc.reconcile_deadlines()
         await svc.refresh_stats(full_audit=True)
         yield
+
+
+async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The notifier when [notify] is configured; its loop unless loops are off."""
+    svc = app[SERVICES]
+    cameras = [c.id for c in app[SETTINGS].cameras]
+    registry = app[METRICS].registry
+
+    def past_deadline() -> dict[str, int]:  # what the stats loop last measured
+        return {c: int(registry.get_sample_value("footage_segments_past_deadline",
+                                                 {"camera": c}) or 0) for c in cameras}
+    async with open_notifier(app[SETTINGS], svc.catalog, app[CLOCK], registry,
+                             past_deadline) as notifier:
+        app[NOTIFIER] = notifier
+        if notifier is None:
+            yield
+            return
+        await notifier.start()
+        svc.wake_notifier = notifier.wake
+        task = asyncio.create_task(notifier.run()) if app[RUN_LOOPS] else None
+        try:
+            yield
+        finally:
+            svc.wake_notifier = None
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _loop_ctx(coro_fn, app: web.Application) -> AsyncIterator[None]:

@@ -57,6 +57,8 @@ class Services:
     metrics: Metrics
     pool: ThreadPoolExecutor
     wake_purger: asyncio.Event | None = None
+    #: Set after a hold changes: the notifier (gateway.notify) looks for events now.
+    wake_notifier: asyncio.Event | None = None
     _audit_ok_upto: tuple[int, str] | None = None
 
     async def cpu(self, fn, *args):
