@@ -132,7 +132,7 @@ SMTP = {"smtp_host": "mail.example.org", "sender": "cctv@example.org",
 
 
 @pytest.mark.parametrize("notify, server, message", [
-    (SMTP, {}, "notify needs server.public_url"),
+    (SMTP, {}, "[notify] needs server.public_url"),
     ({"smtp_host": "mail.example.org", "recipients": {"director": ["d@example.org"]}}, None,
      "smtp_host needs sender"),
     (SMTP | {"recipients": {"patron": ["p@example.org"]}}, None, "unknown role 'patron'"),
