@@ -25,6 +25,7 @@ from .services import open_services
 from .web import routes
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
+from .web.forwarded import forwarded_middleware
 from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     ``run_loops=False`` leaves out the background loops (tests that drive the
     purge by hand).
     """
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    middlewares = [error_middleware, auth_middleware]
+    if settings.server.trusted_proxies:  # first: errors and auth see the real client
+        middlewares.insert(0, forwarded_middleware(settings.server.trusted_proxies))
+    app = web.Application(middlewares=middlewares)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[POLICIES] = camera_policies(settings)

@@ -32,9 +32,13 @@ def serve_command(config_path: str) -> None:
 
     from ..app import create_app
     from ..web.accesslog import PrivateAccessLogger
+    from ..notify.service import check_secrets
+    from ..web.tls import server_context
     settings = settings_from(config_path)
     try:
         _refuse_policy_violations(settings)
+        tls = server_context(settings.server)  # unreadable or mismatched files stop us here
+        check_secrets(settings)
         app = create_app(settings)
         # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
         KeyRing.open(settings.keyring_path, create=True)
@@ -42,7 +46,7 @@ def serve_command(config_path: str) -> None:
         _fail(f"refusing to start: {err.message}", 2)
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
-                    access_log_class=PrivateAccessLogger)
+                    access_log_class=PrivateAccessLogger, ssl_context=tls)
     except OSError as err:
         _fail(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
               "(is another gateway running? change [server] listen)", 2)

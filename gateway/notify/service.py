@@ -202,6 +202,12 @@ def _read_secret(path: str | None, what: str) -> str | None:
     return value
 
 
+def check_secrets(settings: Settings) -> None:
+    """Read the password and secret files now (``serve`` calls it before listening)."""
+    _read_secret(settings.notify.smtp_password_file, "smtp_password_file")
+    _read_secret(settings.notify.webhook_secret_file, "webhook_secret_file")
+
+
 @asynccontextmanager
 async def open_notifier(settings: Settings, catalog: AsyncCatalog, clock: Clock,
                         registry: CollectorRegistry,
