@@ -4,6 +4,7 @@ HTTP receiver: one message per event, to the right people, naming nobody."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -320,3 +321,37 @@ async def test_the_loop_sends_when_a_hold_changes(aiohttp_client, tmp_path, hook
         assert hook.json(0)["event"] == "hold.requested"
     finally:
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_hanging_mail_server_never_holds_up_a_decision(aiohttp_client, tmp_path, certs):
+    """The loop is stuck inside a send (the server accepted and says nothing); a
+    director's decision still answers at once."""
+    connected = asyncio.Event()
+    stuck: list[asyncio.StreamWriter] = []
+
+    async def silent(reader, writer):
+        stuck.append(writer)
+        connected.set()                              # and never send the SMTP greeting
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = await notify_env(aiohttp_client, tmp_path, smtp_config(
+        tmp_path, port, certs[0], smtp_timeout="60s"))
+    task = asyncio.create_task(notifier(env).run())
+    try:
+        hold_id = await request_hold(env)
+        await asyncio.wait_for(connected.wait(), timeout=10)   # the send is under way
+        r = await asyncio.wait_for(env.post("dorothea.decider",
+                                            f"/api/v1/holds/{hold_id}/approve", {"note": NOTE}),
+                                   timeout=10)
+        assert r.status == 200 and (await r.json())["state"] == "active"
+        assert not task.done(), "the notifier is still waiting for the silent server"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for w in stuck:
+            w.close()
+        server.close()
+        await server.wait_closed()
