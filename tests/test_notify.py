@@ -355,3 +355,48 @@ async def test_a_hanging_mail_server_never_holds_up_a_decision(aiohttp_client, t
             w.close()
         server.close()
         await server.wait_closed()
+
+
+def test_notify_test_command_sends_on_every_channel(tmp_path, certs, mailbox):
+    import http.server
+    import threading
+    from click.testing import CliRunner
+    from gateway.cli import main
+
+    got: list[bytes] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        cfg = smtp_config(tmp_path, mailbox.port, certs[0]) | webhook_config(
+            tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}")
+        notify_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.items()
+                                 if not isinstance(v, dict))
+        recipients = ", ".join(f"{r} = {json.dumps(a)}" for r, a in RECIPIENTS.items())
+        config = tmp_path / "config.toml"
+        config.write_text(f'[server]\npublic_url = "{PUBLIC_URL}"\n'
+                          f'[storage]\npath = "{tmp_path / "store"}"\n'
+                          f"[notify]\n{notify_lines}\nrecipients = {{ {recipients} }}\n")
+        r = CliRunner().invoke(main, ["notify", "test", "--config", str(config)])
+        assert r.exit_code == 0, r.output
+        assert r.output.splitlines() == ["mail: sent", "webhook: sent"]
+        [mail] = mailbox.messages
+        assert mail.rcpt_tos == sorted({a for addrs in RECIPIENTS.values() for a in addrs})
+        assert json.loads(got[0])["event"] == "notify.test"
+
+        mailbox_port = cfg["smtp_port"]
+        config.write_text(config.read_text().replace(f"smtp_port = {mailbox_port}",
+                                                     f"smtp_port = {free_port()}"))
+        r = CliRunner().invoke(main, ["notify", "test", "--config", str(config)])
+        assert r.exit_code == 1 and "mail: FAILED: SMTP" in r.output
+        assert SMTP_PASSWORD not in r.output
+    finally:
+        httpd.shutdown()

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from ..catalog import AsyncCatalog
 from ..catalog import notifications as sql
-from ..clock import US, Clock
+from ..clock import US, Clock, iso
 from ..config import Settings
 from ..durations import parse_duration
 from ..errors import ConfigError
@@ -208,6 +208,20 @@ def check_secrets(settings: Settings) -> None:
     _read_secret(settings.notify.webhook_secret_file, "webhook_secret_file")
 
 
+def _channels(settings: Settings, session_factory: Callable[[], aiohttp.ClientSession]
+              ) -> list[Channel]:
+    cfg = settings.notify
+    channels: list[Channel] = []
+    if cfg.smtp_host is not None:
+        channels.append(MailChannel(cfg, _read_secret(cfg.smtp_password_file,
+                                                      "smtp_password_file")))
+    if cfg.webhook_url is not None:
+        secret = _read_secret(cfg.webhook_secret_file, "webhook_secret_file")
+        channels.append(WebhookChannel(cfg, secret.encode() if secret else None,
+                                       session_factory()))
+    return channels
+
+
 @asynccontextmanager
 async def open_notifier(settings: Settings, catalog: AsyncCatalog, clock: Clock,
                         registry: CollectorRegistry,
@@ -215,21 +229,41 @@ async def open_notifier(settings: Settings, catalog: AsyncCatalog, clock: Clock,
                         ) -> AsyncIterator[Notifier | None]:
     """The notifier of this config (None when [notify] configures no channel); its
     secrets are read now, so a missing file stops the start with a clear error."""
-    cfg = settings.notify
-    if not cfg.enabled:
+    if not settings.notify.enabled:
         yield None
         return
-    channels: list[Channel] = []
-    session: aiohttp.ClientSession | None = None
-    if cfg.smtp_host is not None:
-        channels.append(MailChannel(cfg, _read_secret(cfg.smtp_password_file,
-                                                      "smtp_password_file")))
-    if cfg.webhook_url is not None:
-        secret = _read_secret(cfg.webhook_secret_file, "webhook_secret_file")
-        session = aiohttp.ClientSession()
-        channels.append(WebhookChannel(cfg, secret.encode() if secret else None, session))
+    sessions: list[aiohttp.ClientSession] = []
+
+    def session() -> aiohttp.ClientSession:
+        sessions.append(aiohttp.ClientSession())
+        return sessions[-1]
     try:
+        channels = _channels(settings, session)
         yield Notifier(settings, catalog, clock, channels, NotifyMetrics(registry), past_deadline)
     finally:
-        if session is not None:
-            await session.close()
+        for s in sessions:
+            await s.close()
+
+
+async def send_test(settings: Settings, now_us: int) -> list[tuple[str, str | None]]:
+    """Send one test message on every configured channel now (not queued, no retry):
+    (channel, None) when it went out, (channel, why not) when it did not."""
+    library = settings.library.name
+    url = (settings.server.public_url or "").rstrip("/") + "/"
+    key = f"test:{now_us}"
+    payload = {"subject": f"[{library}] Test message from footage-gateway",
+               "text": "This is a test of the gateway's notifications: the settings in "
+                       f"[notify] work.\n\nThe gateway: {url}\n",
+               "data": {"event": "notify.test", "key": key, "at": iso(now_us), "url": url}}
+    out: list[tuple[str, str | None]] = []
+    async with aiohttp.ClientSession() as session:
+        for ch in _channels(settings, lambda: session):
+            if not ch.wants("notify.test"):
+                out.append((ch.name, "no recipients configured"))
+                continue
+            try:
+                await ch.send(key, "notify.test", payload)
+                out.append((ch.name, None))
+            except SendError as err:
+                out.append((ch.name, str(err)))
+    return out

@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 #: The kinds of event a notification is sent for (docs/operations.md, "Notifications").
 EVENT_KINDS = ("hold.requested", "hold.lapsing", "hold.lapsed", "hold.approved", "hold.denied",
-               "hold.review_due", "footage.past_deadline")
+               "hold.review_due", "footage.past_deadline", "notify.test")
 
 #: Who hears about each kind unless ``[notify.audience]`` says otherwise. The
 #: director decides holds; staff asked for them; IT (admin) fixes a stuck purge.
@@ -37,6 +37,7 @@ DEFAULT_AUDIENCE: dict[str, tuple[str, ...]] = {
     "hold.denied": ("director", "staff"),
     "hold.review_due": ("director",),
     "footage.past_deadline": ("admin", "director"),
+    "notify.test": ROLES,  # `footage-gateway notify test`: every configured address
 }
 
 # Deliberately loose: the mail server is the judge of an address; we only refuse
