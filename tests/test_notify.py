@@ -180,6 +180,12 @@ async def test_denial_and_review_due(aiohttp_client, tmp_path, certs, mailbox):
     assert r.status == 200, await r.text()
     await n.run_once()
     assert len(mailbox.messages) == 3
+    env.clock.advance(REVIEW_S)                      # not renewed again: it expires
+    await hs.tick(env.svc)
+    await n.run_once()
+    kinds = [m.message["X-Footage-Event"] for m in mailbox.messages[3:]]
+    assert kinds == ["hold.expired"], "the second review warning fell inside the outage"
+    assert mailbox.messages[3].rcpt_tos == DIRECTOR_AND_STAFF
 
 
 async def test_smtp_down_is_retried_and_the_decision_is_unaffected(aiohttp_client, tmp_path,

@@ -77,6 +77,9 @@ def test_decisions_and_ends():
     assert kinds(hold_events(denied, T0 + H * US, RULES, URL)) == ["hold.denied"]
     lapsed = hold(state="lapsed", ended_us=T0 + 72 * H * US)
     assert kinds(hold_events(lapsed, T0 + 72 * H * US, RULES, URL)) == ["hold.lapsed"]
+    expired = replace(approved, state="expired", ended_us=approved.review_us)
+    assert kinds(hold_events(expired, approved.review_us, RULES, URL)) == [
+        "hold.approved", "hold.expired"]
 
 
 def test_review_warning_is_keyed_by_the_review_date():

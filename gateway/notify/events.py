@@ -133,6 +133,11 @@ def hold_events(h: Hold, now_us: int, rules: Rules, public_url: str,
                 f"at {when(h.review_us)}.",
                 "Renew it, record a court order or release it; unrenewed, it expires then "
                 "and its footage goes at its normal deadline."])
+    if h.state == "expired" and h.ended_us is not None:
+        ev("hold.expired", "expired", h.ended_us, "expired at its review date",
+           [f"The preservation hold for incident {h.incident} reached its review date "
+            f"at {when(h.ended_us)} without renewal and expired.",
+            "Its footage now goes at its normal retention deadline."])
     return out
 
 

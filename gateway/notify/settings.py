@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 #: The kinds of event a notification is sent for (docs/operations.md, "Notifications").
 EVENT_KINDS = ("hold.requested", "hold.lapsing", "hold.lapsed", "hold.approved", "hold.denied",
-               "hold.review_due", "footage.past_deadline", "notify.test")
+               "hold.review_due", "hold.expired", "footage.past_deadline", "notify.test")
 
 #: Who hears about each kind unless ``[notify.audience]`` says otherwise. The
 #: director decides holds; staff asked for them; IT (admin) fixes a stuck purge.
@@ -36,6 +36,7 @@ DEFAULT_AUDIENCE: dict[str, tuple[str, ...]] = {
     "hold.approved": ("director", "staff"),
     "hold.denied": ("director", "staff"),
     "hold.review_due": ("director",),
+    "hold.expired": ("director", "staff"),
     "footage.past_deadline": ("admin", "director"),
     "notify.test": ROLES,  # `footage-gateway notify test`: every configured address
 }
