@@ -257,6 +257,17 @@ async def test_webhook_retries_with_backoff_and_gives_up_on_a_rejection(
 
 
 
+async def test_an_incident_reference_cannot_inject_mail_headers(aiohttp_client, tmp_path, certs,
+                                                                mailbox):
+    env = await notify_env(aiohttp_client, tmp_path,
+                           smtp_config(tmp_path, mailbox.port, certs[0]))
+    await request_hold(env, incident="INC-1\r\nBcc: attacker@evil.example\r\n\r\nhello")
+    assert await notifier(env).run_once() == 1
+    [mail] = mailbox.messages
+    assert mail.rcpt_tos == DIRECTOR and mail.message["Bcc"] is None
+    assert mail.message["Subject"].startswith("[Test Library] Hold 1 (INC-1 Bcc: attacker@")
+
+
 async def test_implicit_tls(aiohttp_client, tmp_path, certs):
     box = Mailbox()
     port = free_port()

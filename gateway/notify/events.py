@@ -64,6 +64,12 @@ def span(seconds: int) -> str:
     return f"{seconds} s"
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """Whitespace (newlines included) collapsed to single spaces; at most ``limit`` chars."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
 def hold_url(public_url: str, hold_id: int) -> str:
     return public_url.rstrip("/") + HOLD_PAGE.format(id=hold_id)
 
@@ -80,7 +86,8 @@ def _hold_data(h: Hold, public_url: str) -> dict:
 def _hold_event(h: Hold, kind: str, key_tail: str, at_us: int, subject: str, lines: list[str],
                 public_url: str, library: str) -> Event:
     url = hold_url(public_url, h.id)
-    subject = f"[{library}] Hold {h.id} ({h.incident}): {subject}"
+    # One line whatever was typed: a newline in a header would inject another header.
+    subject = one_line(f"[{library}] Hold {h.id} ({h.incident}): {subject}")
     text = "\n".join([*lines, "", f"Cameras: {', '.join(h.cameras)}",
                       f"Footage window: {when(h.start_us)} to {when(h.end_us)}", "",
                       f"The hold: {url}", "",
@@ -181,7 +188,7 @@ def past_deadline_events(counts: Mapping[str, int], onsets: Mapping[str, int], n
         if n <= 0 or since is None or now_us - since < rules.past_deadline_after_s * US:
             continue
         day = to_datetime(now_us).strftime("%Y-%m-%d")
-        subject = f"[{library}] Camera {cam}: {n} segment(s) kept past their deadline"
+        subject = one_line(f"[{library}] Camera {cam}: {n} segment(s) kept past their deadline")
         text = "\n".join([
             f"Camera {cam} has {n} segment(s) past their retention deadline that no hold "
             f"preserves and that are not destroyed, since {when(since)}.",
