@@ -15,14 +15,14 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from gateway import users
-from gateway.app import NOTIFIER, create_app
+from gateway.app import create_app
 from gateway.clock import US, FakeClock
 from gateway.config import parse_settings
 from gateway.models import Actor
-from gateway.web.keys import SERVICES
+from gateway.users import service as users
+from gateway.web.appkeys import METRICS, NOTIFIER, RUNTIME
 
-from test_holds_api import POLICY, T0, Env
+from holds_env import POLICY, T0, Env
 
 PUBLIC_URL = "https://cctv.library.example"
 SMTP_USER = "gateway@library.example"
@@ -159,7 +159,7 @@ async def notify_env(aiohttp_client, tmp: Path, notify: dict, clock: FakeClock |
     clock = clock or FakeClock(T0)
     app = create_app(notify_settings(tmp, notify), clock=clock, run_loops=False)
     client = await aiohttp_client(app)
-    svc = app[SERVICES]
+    svc = app[RUNTIME]
     tokens = {}
     if add_users:
         root = Actor("root", "operator")
@@ -174,7 +174,6 @@ def notifier(env: Env):
 
 
 def counter(env: Env, channel: str, outcome: str) -> float:
-    from gateway.web.keys import METRICS
     return env.app[METRICS].registry.get_sample_value(
         "footage_notifications_total", {"channel": channel, "outcome": outcome}) or 0.0
 

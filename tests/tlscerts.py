@@ -7,6 +7,7 @@ import ipaddress
 import ssl
 from pathlib import Path
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,3 +50,12 @@ def client_context(cafile: Path) -> ssl.SSLContext:
 
 def der(cert: Path) -> bytes:
     return ssl.PEM_cert_to_DER_cert(cert.read_text())
+
+
+async def serve(app: web.Application, port: int, ctx: ssl.SSLContext | None = None):
+    """The app listening as ``serve`` runs it (our access log); the caller cleans up."""
+    from gateway.web.accesslog import PrivateAccessLogger
+    runner = web.AppRunner(app, access_log_class=PrivateAccessLogger)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx).start()
+    return runner

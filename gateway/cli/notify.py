@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import click
 
-from . import config_option, settings_from
 from ..clock import SystemClock
-from ..errors import GatewayError
+from .common import CliError, config_option, run, settings_from
 
 
 @click.group("notify")
@@ -24,11 +20,10 @@ def test_command(config_path: str) -> None:
     from ..notify.service import send_test
     settings = settings_from(config_path)
     if not settings.notify.enabled:
-        raise click.ClickException("[notify] configures neither smtp_host nor webhook_url")
-    try:
-        results = asyncio.run(send_test(settings, SystemClock().now_us()))
-    except GatewayError as err:
-        raise click.ClickException(err.message) from None
+        raise CliError("[notify] configures neither smtp_host nor webhook_url")
+    results = run(send_test(settings, SystemClock().now_us()))
     for channel, problem in results:
         click.echo(f"{channel}: {'sent' if problem is None else 'FAILED: ' + problem}")
-    sys.exit(0 if all(p is None for _, p in results) else 1)
+    failed = [c for c, p in results if p is not None]
+    if failed:
+        raise CliError(f"{', '.join(failed)} failed")

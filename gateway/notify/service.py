@@ -1,6 +1,6 @@
 """The notification loop: find due events, queue each once per channel, deliver, retry.
 
-A hold transition only wakes this loop (``Services.wake_notifier``); it never
+A hold transition only wakes this loop (``Runtime.wake_notifier``); it never
 waits for a mail server, so a slow or dead one cannot delay or fail a
 decision. Every event is derived again from the catalog on each pass
 (``gateway.notify.events``) and queued in the ``notifications`` table under
@@ -13,7 +13,6 @@ backoff up to ``max_attempts``; each attempt is counted in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -89,6 +88,7 @@ class Notifier:
         self.wake = asyncio.Event()
         self._onsets: dict[str, int] = {}
         self._since_us: int | None = None
+        self._passes = 0
 
     async def start(self) -> None:
         """Record (the first time) since when notifications are on: nothing older is sent."""
@@ -166,28 +166,25 @@ class Notifier:
             self.metrics.pending.labels(ch).set(pending.get(ch, 0))
         return sent
 
-    async def run(self) -> None:
-        """Forever: a pass when woken (a hold changed), at the next retry, or every check_every."""
-        every_s = parse_duration(self.cfg.check_every)
-        passes = 0
-        while True:
-            self.wake.clear()  # before the pass: a wake-up during it means "again"
-            try:
-                await self.run_once()
-                passes += 1
-                if passes % 1000 == 1:
-                    await self.catalog.run(sql.prune, self.clock.now_us())
-                nxt = await self.catalog.read(sql.next_attempt)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notification pass failed; trying again in %d s", every_s)
-                nxt = None
-            timeout = every_s
-            if nxt is not None:
-                timeout = min(every_s, max(0.0, (nxt - self.clock.now_us()) / US))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=max(timeout, 0.05))
+    async def step(self) -> float:
+        """One pass (errors logged), then the seconds until the next: at the next retry
+        or after ``check_every``, whichever is sooner. ``gateway.loops.notify_loop``
+        sleeps that long through the clock, or until a hold changes."""
+        every_s = float(parse_duration(self.cfg.check_every))
+        try:
+            await self.run_once()
+            self._passes += 1
+            if self._passes % 1000 == 1:
+                await self.catalog.run(sql.prune, self.clock.now_us())
+            nxt = await self.catalog.read(sql.next_attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("notification pass failed; trying again in %.0f s", every_s)
+            return every_s
+        if nxt is None:
+            return every_s
+        return min(every_s, max(0.05, (nxt - self.clock.now_us()) / US))
 
 
 def _read_secret(path: str | None, what: str) -> str | None:
