@@ -7,19 +7,17 @@ the gateway starts (``gateway.notify.service.open_notifier``), not here.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..durations import parse_duration
 from ..models import ROLES
 
-# StrictModel lives in gateway.config, which imports this module: a local copy of
-# the same three rules avoids the cycle.
-from pydantic import BaseModel, ConfigDict
-
 
 class _Strict(BaseModel):
+    # gateway.config.StrictModel's three rules; config imports this module, so a
+    # local copy avoids the import circle.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 

@@ -185,7 +185,7 @@ async def test_push_view_and_healthz_through_nginx(tmp_path, caplog):
             async with client.get(f"http://127.0.0.1:{http}/healthz?x=1",
                                   allow_redirects=False) as r:
                 assert r.status == 301
-                assert r.headers["Location"] == f"https://127.0.0.1/healthz"
+                assert r.headers["Location"] == "https://127.0.0.1/healthz"
     finally:
         proc.terminate()
         _, err = await asyncio.to_thread(proc.communicate, timeout=20)

@@ -19,7 +19,7 @@ from gateway.models import Actor
 from gateway.notify.webhook import SIGNATURE_HEADER, verify_signature
 
 from notifyfixtures import (NOTE, PERSONAL, PUBLIC_URL, REASON, RECIPIENTS, SMTP_PASSWORD,
-                            WEBHOOK_PATH, WEBHOOK_SECRET, Hook, Mailbox, counter, free_port,
+                            WEBHOOK_SECRET, Hook, Mailbox, counter, free_port,
                             notifier, notify_env, request_hold, smtp_config, smtp_server,
                             webhook_config)
 from gateway.segments.ingest import ingest

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 
 from gateway.app import create_app
