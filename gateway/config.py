@@ -302,7 +302,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
             "notify": n.model_copy(update={
                 "smtp_password_file": abs_(n.smtp_password_file),
                 "smtp_ca_file": abs_(n.smtp_ca_file),
-                "webhook_secret_file": abs_(n.webhook_secret_file)}),
+                "webhook_secret_file": abs_(n.webhook_secret_file),
+                "webhook_ca_file": abs_(n.webhook_ca_file)}),
             "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
             "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
             "policies_dir": abs_(s.policies_dir),

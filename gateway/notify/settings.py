@@ -84,6 +84,8 @@ class NotifySettings(_Strict):
         None, description="file with a secret: each POST carries X-Footage-Signature: "
         "sha256=HMAC-SHA256(secret, body)")
     webhook_timeout: Seconds = Field("10s", description="per POST, 1 s .. 5 min")
+    webhook_ca_file: str | None = Field(None, description="PEM CA bundle to verify an https "
+                                        "webhook against instead of the system store")
 
     audience: dict[str, list[str]] = Field(
         default_factory=dict, description="event kind -> roles, replacing the default for it")

@@ -14,7 +14,7 @@ import json
 import aiohttp
 
 from ..durations import parse_duration
-from .mail import SendError
+from .mail import SendError, tls_client_context
 from .settings import NotifySettings
 
 SIGNATURE_HEADER = "X-Footage-Signature"
@@ -39,6 +39,8 @@ class WebhookChannel:
         self._secret = secret
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=parse_duration(cfg.webhook_timeout))
+        # Certificates are always verified: the system store, or the library's own CA.
+        self._ssl = tls_client_context(cfg.webhook_ca_file)
 
     def __repr__(self) -> str:  # never the URL nor the secret
         return "WebhookChannel()"
@@ -59,7 +61,8 @@ class WebhookChannel:
             headers[SIGNATURE_HEADER] = signature(self._secret, body)
         try:
             async with self._session.post(self.cfg.webhook_url, data=body, headers=headers,
-                                          timeout=self._timeout, allow_redirects=False) as resp:
+                                          timeout=self._timeout, allow_redirects=False,
+                                          ssl=self._ssl) as resp:
                 status = resp.status
                 await resp.read()
         except TimeoutError:

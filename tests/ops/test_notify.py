@@ -446,3 +446,27 @@ async def test_the_loop_retries_when_the_clock_reaches_the_retry(aiohttp_client,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_an_https_webhook_is_verified_against_the_configured_ca(aiohttp_client,
+                                                                      aiohttp_server, tmp_path):
+    cert, key = self_signed(tmp_path / "hook-tls", "hook")
+    hook = Hook()
+    server = await aiohttp_server(hook.app(), ssl=server_context(cert, key))
+    url = str(server.make_url("/"))
+    assert url.startswith("https://")
+    untrusted = tmp_path / "untrusted"
+    untrusted.mkdir()
+    env = await notify_env(aiohttp_client, untrusted, webhook_config(untrusted, url))
+    await request_hold(env)
+    assert await notifier(env).run_once() == 0 and hook.posts == [], \
+        "a self-signed receiver is not trusted by default"
+    assert counter(env, "webhook", "retry") == 1
+
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    env = await notify_env(aiohttp_client, trusted,
+                           webhook_config(trusted, url, webhook_ca_file=str(cert)))
+    await request_hold(env)
+    assert await notifier(env).run_once() == 1
+    assert hook.json(0)["event"] == "hold.requested"
