@@ -71,7 +71,8 @@ class NotifySettings(_Strict):
     smtp_tls: bool = Field(False, description="implicit TLS from the first byte (port 465)")
     smtp_ca_file: str | None = Field(None, description="PEM CA bundle to verify the SMTP "
                                      "server against instead of the system store")
-    smtp_user: str | None = Field(None, min_length=1, max_length=256)
+    smtp_user: str | None = Field(None, min_length=1, max_length=256,
+                                  description="SMTP AUTH user (with smtp_password_file)")
     smtp_password_file: str | None = Field(None, description="file holding the SMTP password")
     smtp_timeout: Seconds = Field("30s", description="per connection attempt, 1 s .. 5 min")
     sender: str | None = Field(None, description="From: address (required with smtp_host)")
