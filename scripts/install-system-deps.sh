@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages the tests use, when missing (as root, via apt).
 # ffmpeg/ffprobe: cross-checks of our output; tesseract: OCR proof that masked
 # text is unreadable; promtool: alert-rule tests; chromium: browser tests;
-# GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis.
+# GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis;
+# nginx: the reverse-proxy site in deploy/nginx/.
 set -euo pipefail
 
 need=()
@@ -12,6 +13,7 @@ have tesseract || need+=(tesseract-ocr tesseract-ocr-eng)
 have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
 have systemd-analyze || need+=(systemd)
+have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
 # The simulated camera (scripts/rtsp-camera.py): rtsp-server, x264enc (ugly),
 # rtph264pay (good), h264parse (bad), appsrc/opusenc (base).
 dpkg -s gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-base)
@@ -29,3 +31,8 @@ echo "install-system-deps: apt-get install ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${need[@]}"
+if printf '%s\n' "${need[@]}" | grep -qx nginx; then
+  # The tests run their own nginx, in the foreground on free ports; the package's
+  # system service (listening on port 80) is not wanted on a test machine.
+  { systemctl disable --now nginx || service nginx stop; } >/dev/null 2>&1 || true
+fi

@@ -30,6 +30,7 @@ def _register() -> None:
     )
     from .export import export_group
     from .holds import holds_group
+    from .notify import notify_group
     from .policy import policy_group
     from .push import push_command
     from .redact import redact_command
@@ -38,7 +39,7 @@ def _register() -> None:
 
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
-                audit_group, export_group, push_command):
+                audit_group, export_group, notify_group, push_command):
         main.add_command(cmd)
 
 
