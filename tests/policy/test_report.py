@@ -35,9 +35,11 @@ def make_settings(tmp_path: Path):
         "library": {"name": "Springfield PL", "contact": "privacy@springfield.example"},
         "cameras": [
             {"id": "lobby", "name": "Lobby", "zone": "entrance",
-             "purpose": "physical security of the entrance"},
+             "purpose": "physical security of the entrance",
+             "push_token_file": "/etc/footage-gateway/lobby.token"},
             {"id": "stacks", "name": "Stacks", "zone": "stacks", "masks": [SHELVES],
-             "purpose": "physical security of the collection"},
+             "purpose": "physical security of the collection",
+             "rtsp_url": "rtsp://192.0.2.21/stream1"},
         ]})
 
 
