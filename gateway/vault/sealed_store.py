@@ -101,8 +101,7 @@ class SealedKeys:
         """
         keys = cls(root, quorum, idle_us, max_us, clock)
         if create:
-            for d in (keys.root, keys.directors_dir, keys.epochs_dir):
-                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private_dirs(keys.directors_dir, keys.epochs_dir)
         elif not keys.epochs_dir.is_dir():
             raise ConfigError(f"no sealed-mode key files at {keys.root} (keys.sealed_path)")
         keys.refresh()
@@ -233,7 +232,7 @@ class SealedKeys:
 
     def enroll(self, key: DirectorKey) -> Path:
         """Write a new director key file (0600); FileExistsError if the director has one."""
-        self.directors_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_dirs(self.directors_dir)
         path = self.director_path(key.name)
         _write_atomic(path, key.encode(), replace=False)
         return path
@@ -284,6 +283,14 @@ class SealedKeys:
             raise UnknownKek(f"epoch {epoch_id} has no file in {self.epochs_dir}: it was retired "
                              "(the data keys it wrapped are destroyed) or belongs to another "
                              "gateway") from None
+
+
+def _private_dirs(*dirs: Path) -> None:
+    """Create these directories and any missing parent, each 0700 (not the umask's 0755)."""
+    for d in dirs:
+        missing = [p for p in (d, *d.parents) if not p.exists()]
+        for p in reversed(missing):
+            p.mkdir(mode=0o700, exist_ok=True)
 
 
 def _read_private(path: Path) -> bytes:

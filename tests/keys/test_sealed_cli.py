@@ -109,6 +109,9 @@ async def test_migration_there_and_back_keeps_every_segment_and_every_video_byte
         r = cli("keys", "enroll", "--config", cfg, "--director", name, "--passphrase-file",
                 files[name], *KDF_ARGS)
         assert r.exit_code == 0, r.output
+    sealed = tmp_path / "store" / "sealed"
+    assert {oct(p.stat().st_mode & 0o777) for p in (sealed, sealed / "directors")} == {"0o700"}
+    assert oct((sealed / "directors" / "dana.key").stat().st_mode & 0o777) == "0o600"
     r = cli("keys", "enroll", "--config", cfg, "--director", "dana", "--passphrase-file",
             files["dana"], *KDF_ARGS)
     assert r.exit_code == 1 and "already enrolled" in r.output
