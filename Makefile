@@ -34,6 +34,7 @@ bench: $(TEST_STAMP) system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/purge.py
 	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/sealed.py
 
 clean:
 	rm -rf $(VENV) .demo

@@ -106,10 +106,40 @@ class StorageSettings(StrictModel):
 
 
 class KeysSettings(StrictModel):
+    mode: Literal["ring", "sealed"] = Field(
+        "ring", description="ring: a key ring file wraps data keys; sealed: the gateway holds "
+                            "only public keys and a director unlocks to view or export "
+                            "(docs/sealed-mode.md)")
     path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
+    sealed_path: str | None = Field(
+        None, description="sealed mode: directory of director key files and epoch files; "
+                          "default STORAGE/sealed")
+    unlock_idle: Duration = Field(
+        "15m", description="sealed mode: an unlocked key unused this long locks itself (1m..1d)")
+    unlock_max: Duration = Field(
+        "8h", description="sealed mode: an unlocked key locks itself this long after unlock, "
+                          "used or not (1m..7d; at least unlock_idle)")
+    unlock_quorum: int = Field(
+        1, ge=1, le=16, description="sealed mode: how many distinct directors must give their "
+                                    "passphrase to unlock (M of the N enrolled)")
 
     _v = field_validator("rotate_every")(lambda cls, v: check_duration(v))
+
+    @field_validator("unlock_idle", "unlock_max")
+    @classmethod
+    def _unlock_limit(cls, v: str, info) -> str:
+        seconds = parse_duration(v)
+        top = 86400 if info.field_name == "unlock_idle" else 7 * 86400
+        if not 60 <= seconds <= top:
+            raise ValueError(f"must be between 1m and {top // 86400}d")
+        return v
+
+    @model_validator(mode="after")
+    def _idle_within_max(self) -> "KeysSettings":
+        if parse_duration(self.unlock_idle) > parse_duration(self.unlock_max):
+            raise ValueError("unlock_idle must not be longer than unlock_max")
+        return self
 
 
 class LibrarySettings(StrictModel):
@@ -235,6 +265,10 @@ class Settings(StrictModel):
         return Path(self.keys.path) if self.keys.path else self.storage_path / "keyring"
 
     @property
+    def sealed_path(self) -> Path:
+        return Path(self.keys.sealed_path) if self.keys.sealed_path else self.storage_path / "sealed"
+
+    @property
     def catalog_path(self) -> Path:
         return self.storage_path / "catalog.sqlite3"
 
@@ -305,7 +339,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
                 "webhook_secret_file": abs_(n.webhook_secret_file),
                 "webhook_ca_file": abs_(n.webhook_ca_file)}),
             "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
-            "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
+            "keys": s.keys.model_copy(update={"path": abs_(s.keys.path),
+                                               "sealed_path": abs_(s.keys.sealed_path)}),
             "policies_dir": abs_(s.policies_dir),
             "cameras": [
                 c.model_copy(update={"push_token_file": abs_(c.push_token_file)}) for c in s.cameras

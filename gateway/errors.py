@@ -52,6 +52,24 @@ class Conflict(GatewayError):
     code = "conflict"
 
 
+class Locked(GatewayError):
+    """Sealed mode: the private key is not in memory; a director must unlock first."""
+
+    status = 423
+    code = "key_locked"
+
+
+class RateLimited(GatewayError):
+    """Too many failed attempts; the caller may try again after ``retry_after_s``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
 class Gone(GatewayError):
     """It existed and no longer does (an export package deleted with its hold)."""
 

@@ -1,4 +1,5 @@
-"""The background loops: purge (with hold expiry), stats, key epochs, notifications.
+"""The background loops: purge (with hold expiry), stats, key epochs, notifications,
+sealed-key expiry.
 
 Each is one ``cleanup_ctx`` entry of the app (gateway.app) and sleeps through
 the injected clock, so a test with a ``FakeClock`` drives it by advancing time.
@@ -15,6 +16,7 @@ from .clock import US
 from .holds.service import tick as holds_tick
 from .keys.epochs import retire_keks, rotate_if_due
 from .notify.service import Notifier
+from .keys.unlock import EXPIRY_CHECK_S, expire, lock_on_shutdown
 from .runtime import Runtime
 from .segments import rules
 from .segments.purge import purge_once
@@ -98,3 +100,13 @@ async def notify_loop(notifier: Notifier) -> None:
         notifier.wake.clear()  # before the pass: a change during it means "again"
         delay = await notifier.step()
         await notifier.clock.wait(notifier.wake, delay)
+
+
+async def unlock_loop(svc: Runtime) -> None:
+    """Sealed mode: lock the key on time while nobody uses it, and when the server stops."""
+    async def expire_session() -> None:
+        await expire(svc)
+    try:
+        await periodic(svc, EXPIRY_CHECK_S, expire_session)
+    finally:
+        await lock_on_shutdown(svc)

@@ -53,6 +53,12 @@ class Metrics:
         self.audit_verified = Gauge("footage_audit_chain_verified",
                                     "1 when the audit hash chain verified intact, 0 when broken",
                                     registry=r)
+        self.key_unlocked = Gauge("footage_key_unlocked",
+                                  "Sealed mode: 1 while a director's unlock holds the key in "
+                                  "memory, 0 when locked", registry=r)
+        self.unlock_failures = Counter("footage_key_unlock_failures",
+                                       "Sealed mode: unlock attempts with a wrong passphrase",
+                                       registry=r)
         self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
                                   registry=r)
 

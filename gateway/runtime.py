@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from typing import AsyncIterator
 
 from .catalog import AsyncCatalog, Catalog
+from .catalog import segments as seg_sql
 from .clock import Clock
 from .config import CameraSettings, Settings
 from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
 from .vault.keyring import KeyRing
+from .vault.modes import check_mode, open_keys
+from .vault.sealed_store import SealedKeys
 from .vault.storage import LocalStorage, Storage
 
 
@@ -29,7 +32,7 @@ from .vault.storage import LocalStorage, Storage
 class Runtime:
     settings: Settings
     catalog: AsyncCatalog
-    keyring: KeyRing
+    keyring: KeyRing | SealedKeys  # keys.mode: ring | sealed (gateway.vault.modes)
     storage: Storage
     policies: dict[str, Policy]   # camera id -> its policy
     clock: Clock
@@ -62,8 +65,14 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     """
     if server:
         settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    keyring = KeyRing.open(settings.keyring_path, create=server, clock=clock)
+    keyring = open_keys(settings, create=server, clock=clock)
     catalog = Catalog.open(settings.catalog_path)
+    if server:
+        try:
+            check_mode(settings.keys.mode, seg_sql.kek_ids_in_use(catalog))
+        except BaseException:
+            catalog.close()
+            raise
     storage = LocalStorage(settings.storage_path)
     db = AsyncCatalog(catalog)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")

@@ -15,7 +15,7 @@ from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
 from ..segments.purge import due_plan
-from ..vault.keyring import KeyRing
+from ..vault.modes import open_keys
 from ..vault.storage import LocalStorage
 from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
 
@@ -36,8 +36,9 @@ def serve_command(config_path: str) -> None:
         tls = server_context(settings.server)  # unreadable or mismatched files stop us here
         check_secrets(settings)
         app = create_app(settings)
-        # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
-        KeyRing.open(settings.keyring_path, create=True)
+        # Open (or create, 0600) the key ring -- or sealed mode's epochs -- now, so a bad
+        # one stops us with a message.
+        open_keys(settings, create=True)
     except GatewayError as err:
         raise CliError(f"refusing to start: {err.message}", exit='refused')
     try:
@@ -81,7 +82,7 @@ def check_command(config_path: str, quick: bool) -> None:
     if not settings.catalog_path.exists():
         raise CliError(f"no catalog at {settings.catalog_path}")
     try:
-        ring = KeyRing.open(settings.keyring_path, create=False)
+        ring = open_keys(settings, create=False)
     except GatewayError as err:
         raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
@@ -125,7 +126,7 @@ def purge_command(config_path: str, dry_run: bool) -> None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Key-encryption keys."""
+    """Key-encryption keys, and sealed mode's unlock (docs/sealed-mode.md)."""
 
 
 @keys_group.command("rotate")

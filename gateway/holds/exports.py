@@ -20,6 +20,7 @@ from ..catalog import segments as seg_sql
 from ..clock import US, iso
 from ..errors import Conflict, Forbidden, Gone, IntegrityError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment
+from ..keys.unlock import require_unlocked
 from ..runtime import Runtime
 from ..segments.read import read_plaintext
 from . import lookups as lk
@@ -58,6 +59,7 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
     allowed = lambda cam, rcpt, grd: lk.disclosure_allowed(svc, cam, rcpt, grd)  # noqa: E731
     req = check_export(hold, req, actor, now, allowed, lk.roles_for(svc, hold.cameras, "disclosures"),
                        lk.counsel_required(svc, req.cameras))
+    await require_unlocked(svc)  # sealed mode: no export row, no audit entry, nothing built
     row = exp_sql.ExportRow(0, hold.id, "building", req.cameras, req.start_us, req.end_us,
                             req.ground, req.reference, req.recipient, req.reason, actor.name,
                             now, now + EXPORT_TTL_S * US, req.recipient_name, req.counsel)

@@ -19,6 +19,7 @@ from ..catalog import segments as seg_sql
 from ..clock import iso
 from ..errors import Conflict, Forbidden, GatewayError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment
+from ..keys.unlock import require_unlocked
 from ..runtime import Runtime
 from ..segments.read import read_plaintext
 from . import lookups as lk
@@ -170,6 +171,7 @@ async def view_segment(svc: Runtime, actor: Actor, uid: str, reason: str) -> tup
     holds = await svc.catalog.run(holds_sql.live_holds)
     check_view(actor, seg.camera, seg.start_us, seg.end_us, reason, holds,
                lk.roles_for(svc, [seg.camera], "view"))
+    await require_unlocked(svc)  # sealed mode: refused (423) before anything is audited
     # Audit first: if the entry cannot be written, no footage leaves.
     await svc.catalog.run(audit_log.append, svc.clock.now_us(), actor.name, actor.role,
                           "segment.view", f"segment:{uid}", reason.strip(),

@@ -32,6 +32,8 @@ async def error_middleware(request: web.Request, handler):
         resp = error_response(err.status, err.code, err.message, request)
         if err.status == 503:
             resp.headers["Retry-After"] = "5"
+        elif err.status == 429:
+            resp.headers["Retry-After"] = str(getattr(err, "retry_after_s", 1))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

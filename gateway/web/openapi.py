@@ -42,6 +42,8 @@ ERROR_TEXT = {
     410: "Gone: the package was deleted (its hold ended, or its time passed)",
     413: "Body too large",
     415: "Unsupported media type",
+    423: "Sealed mode: the key is locked; a director must unlock (footage-gateway keys unlock)",
+    429: "Too many wrong passphrases: retry after Retry-After seconds",
     503: "Too many uploads in flight: retry after Retry-After seconds",
     507: "Storage full",
 }
@@ -111,6 +113,7 @@ class Op:
     body: dict | None = None
     params: tuple[dict, ...] = ()
     retry_ok: bool = False               # a retry of the same request answers 200 (push)
+    accepted: tuple[int, str, dict] | None = None  # a second success status (status, what, content)
 
 
 def operation(op: Op, action: str) -> dict:
@@ -136,6 +139,9 @@ def operation(op: Op, action: str) -> dict:
         out["requestBody"] = {"required": True, "content": op.body}
     if op.params:
         out["parameters"] = list(op.params)
+    if op.accepted is not None:
+        code, what2, content2 = op.accepted
+        out["responses"][str(code)] = {"description": what2, "content": content2}
     if op.retry_ok:  # push is idempotent: a retried upload answers 200 with the stored segment
         out["responses"]["200"] = {"description": "Already stored (a retry of the same upload)",
                                    **{k: v for k, v in out["responses"]["201"].items()
@@ -196,6 +202,16 @@ def _schemas() -> dict:
                           "bytes": {"type": ["integer", "null"]}}
                        | {k: nullable_text for k in ("decided_by", "manifest_sha256")}
                        | {k: nullable_time for k in ("created_at", "expires_at")}),
+        "KeyStatus": obj({"mode": {"type": "string", "enum": ["ring", "sealed"]},
+                          "state": {"type": "string",
+                                    "enum": ["ring", "locked", "pending", "unlocked"]}},
+                         {"quorum": {"type": "integer"}, "epochs": {"type": "integer"},
+                          "current_epoch": {"type": "string"},
+                          "directors_enrolled": {"type": "array", "items": {"type": "string"}},
+                          "unlocked_by": {"type": "array", "items": {"type": "string"}},
+                          "given_by": {"type": "array", "items": {"type": "string"}},
+                          "need": {"type": "integer"}, "epochs_unlocked": {"type": "integer"},
+                          "unlocked_at": TIME, "locks_at": TIME}),
         "AuditEntry": obj({"seq": {"type": "integer"}, "at": TIME,
                             "actor": {"type": "string"}, "role": {"type": "string"},
                             "action": {"type": "string"}, "object": {"type": "string"},

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from ..holds.access import RULES
-from . import holds_api, notice, push, segments_api, system
+from . import holds_api, keys_api, notice, push, segments_api, system
 from .appkeys import ROUTE_OF
 from .openapi import (
     COURT_ORDER,
@@ -105,7 +105,7 @@ ROUTES: tuple[Route, ...] = (
              (400, 404), params=(HOLD_ID,))),
     Route("POST", f"{HOLD}/exports", holds_api.create_export, "export.create",
           Op("Build a signed disclosure package from a hold",
-             (201, "The export", json_content(ref("Export"))), (400, 404, 409),
+             (201, "The export", json_content(ref("Export"))), (400, 404, 409, 423),
              body=json_content(EXPORT_REQUEST), params=(HOLD_ID,))),
     Route("GET", r"/api/v1/exports/{id:\d+}.zip", holds_api.download_export, "export.download",
           Op("Download an export package", (200, "The package", {"application/zip": {}}),
@@ -113,7 +113,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", r"/api/v1/segments/{id:[0-9a-f]{32}}/video", segments_api.segment_video,
           "footage.view",
           Op("View one segment: decrypted, masked MP4 (audited)",
-             (200, "The video", {"video/mp4": {}}), (400, 404),
+             (200, "The video", {"video/mp4": {}}), (400, 404, 423),
              params=(param("id", "path", {"type": "string", "pattern": "^[0-9a-f]{32}$"}, True,
                            "segment id"),
                      param("reason", "query", TEXT, True, "why it is viewed (audited)")))),
@@ -123,6 +123,18 @@ ROUTES: tuple[Route, ...] = (
                  "AuditEntry")}}))), (400,),
              params=(param("since", "query", {"type": "integer", "minimum": 0}, False,
                            "audit seq to start after (default 0)"),))),
+    Route("POST", "/api/v1/keys/unlock", keys_api.unlock_view, "keys.unlock",
+          Op("Sealed mode: give this director's passphrase (unlocks at the quorum)",
+             (200, "Unlocked", json_content(ref("KeyStatus"))), (400, 409, 429),
+             body=json_content(obj({"passphrase": TEXT | {"format": "password"}})),
+             accepted=(202, "Share accepted; more directors must unlock",
+                       json_content(ref("KeyStatus"))))),
+    Route("POST", "/api/v1/keys/lock", keys_api.lock_view, "keys.lock",
+          Op("Sealed mode: lock now (drops the key from memory)",
+             (200, "Locked", json_content(ref("KeyStatus"))), (409,))),
+    Route("GET", "/api/v1/keys/status", keys_api.status_view, "keys.status",
+          Op("Key mode, locked or unlocked, until when",
+             (200, "The status", json_content(ref("KeyStatus"))))),
     Route("GET", "/api/v1/audit/verify", holds_api.audit_verify, "audit.read",
           Op("Verify the audit log's hash chain", (200, "The result", json_content(obj(
               {"ok": {"type": "boolean"}, "entries": {"type": "integer"}},

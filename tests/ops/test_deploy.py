@@ -48,6 +48,8 @@ FALLBACK_METRICS = {
     "footage_storage_free_bytes": "gauge",
     "footage_notifications_total": "counter",
     "footage_notifications_pending": "gauge",
+    "footage_key_unlocked": "gauge",
+    "footage_key_unlock_failures_total": "counter",
 }
 #: Series Prometheus itself makes; dashboards may use them besides the contract's.
 PROMETHEUS_BUILTINS = {"up"}

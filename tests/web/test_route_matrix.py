@@ -61,6 +61,11 @@ def route_matrix(hold: int, seg: str) -> dict[tuple[str, str, str], set[str]]:
         # sam's hold is still pending: staff see footage only once a director approved it.
         ("GET", "/api/v1/segments/{id}/video", f"/api/v1/segments/{seg}/video?reason=check"):
             {"dana"},
+        # Sealed mode's key (this env is ring mode: past the role check, a director gets
+        # 400 for the missing passphrase, 409 to lock; tests/keys/ does the rest).
+        ("POST", "/api/v1/keys/unlock", "/api/v1/keys/unlock"): {"dana"},
+        ("POST", "/api/v1/keys/lock", "/api/v1/keys/lock"): {"dana"},
+        ("GET", "/api/v1/keys/status", "/api/v1/keys/status"): ALL,
         # Cameras only: no personal API token (of any role) pushes footage.
         ("POST", "/api/v1/cameras/{camera}/segments", "/api/v1/cameras/lobby/segments"): set(),
     }
