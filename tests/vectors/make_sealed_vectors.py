@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 sys.path.insert(0, str(Path(__file__).parent))
 import hpke_ref  # noqa: E402
