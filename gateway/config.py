@@ -89,6 +89,75 @@ class KeysSettings(StrictModel):
 class LibrarySettings(StrictModel):
     name: str = Field("Our library", min_length=1, max_length=200)
     contact: str = Field("the library director", min_length=1, max_length=500)
+    timezone: str = Field("UTC", min_length=1, max_length=64,
+                          description="IANA time zone (e.g. 'America/Chicago'): pages, the "
+                                      "report and CLI output show local time; the API stays UTC")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as "
+                             "'America/Chicago' or 'Europe/Berlin'") from None
+        return v
+
+
+def _bounded_duration(v: str, lo_s: int, hi_s: int) -> str:
+    s = parse_duration(v)
+    if not lo_s <= s <= hi_s:
+        raise ValueError(f"must be between {lo_s}s and {hi_s}s (e.g. '30m', '12h')")
+    return v
+
+
+class SessionSettings(StrictModel):
+    """Web sign-in: server-side sessions and login rate limits."""
+
+    idle_timeout: Duration = Field(
+        "30m", description="a session unused this long ends (1m to 1d)")
+    absolute_timeout: Duration = Field(
+        "12h", description="a session ends this long after sign-in, used or not (10m to 7d)")
+    login_attempts: int = Field(
+        5, ge=1, le=100,
+        description="failed sign-ins allowed per user name and per address within login_window")
+    login_window: Duration = Field(
+        "15m", description="the window the failed sign-ins are counted over (1m to 1d)")
+
+    @field_validator("idle_timeout")
+    @classmethod
+    def _idle(cls, v: str) -> str:
+        return _bounded_duration(v, 60, 86400)
+
+    @field_validator("absolute_timeout")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        return _bounded_duration(v, 600, 7 * 86400)
+
+    @field_validator("login_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        return _bounded_duration(v, 60, 86400)
+
+    @model_validator(mode="after")
+    def _order(self) -> "SessionSettings":
+        if parse_duration(self.absolute_timeout) < parse_duration(self.idle_timeout):
+            raise ValueError("absolute_timeout must not be shorter than idle_timeout")
+        return self
+
+    @property
+    def idle_s(self) -> int:
+        return parse_duration(self.idle_timeout)
+
+    @property
+    def absolute_s(self) -> int:
+        return parse_duration(self.absolute_timeout)
+
+    @property
+    def window_s(self) -> int:
+        return parse_duration(self.login_window)
 
 
 class MaskSettings(StrictModel):
@@ -177,6 +246,7 @@ class Settings(StrictModel):
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
 

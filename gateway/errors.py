@@ -69,6 +69,17 @@ class UnsupportedMedia(GatewayError):
     code = "unsupported_media"
 
 
+class RateLimited(GatewayError):
+    """Too many attempts (failed sign-ins): try again after ``retry_after_s`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
 class Busy(GatewayError):
     """Too much work in flight; the client should retry shortly (Retry-After)."""
 

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .catalog import AsyncCatalog
-from .catalog import audit_log, users as users_sql
+from .catalog import audit_log, sessions as sessions_sql, users as users_sql
 from .clock import Clock
 from .models import ROLES
 from .errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -40,10 +40,7 @@ async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}", code="bad_role")
     hashed = None
     if password is not None:
-        if len(password) < MIN_PASSWORD:
-            raise BadRequest(f"password must be at least {MIN_PASSWORD} characters",
-                             code="weak_password")
-        hashed = _hasher.hash(password)  # ~50 ms by design; rare enough to do inline
+        hashed = _hash_password(password)
     now = clock.now_us()
 
     def tx(c) -> int:
@@ -55,6 +52,29 @@ async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
                              "", {"role": role, "password": hashed is not None})
         return uid
     return await db.run(tx)
+
+
+def _hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise BadRequest(f"password must be at least {MIN_PASSWORD} characters",
+                         code="weak_password")
+    return _hasher.hash(password)  # ~50 ms by design; rare enough to do inline
+
+
+async def set_password(db: AsyncCatalog, clock: Clock, name: str, password: str,
+                       actor: Actor) -> None:
+    """Reset a user's password (an admin's act); every session of theirs ends. Audited."""
+    hashed = _hash_password(password)
+    now = clock.now_us()
+
+    def tx(c) -> None:
+        with c.tx():
+            row = _existing_user(c, name)
+            users_sql.set_password(c, row[0], hashed)
+            ended = sessions_sql.delete_for_user(c, name)
+            audit_log.append(c, now, actor.name, actor.role, "user.password", f"user:{name}",
+                             "", {"role": row[2], "sessions_ended": ended})
+    await db.run(tx)
 
 
 def _existing_user(c, name: str):

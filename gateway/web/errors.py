@@ -32,6 +32,9 @@ async def error_middleware(request: web.Request, handler):
         resp = error_response(err.status, err.code, err.message, request)
         if err.status == 503:
             resp.headers["Retry-After"] = "5"
+        retry_after = getattr(err, "retry_after_s", None)
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
