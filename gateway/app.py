@@ -21,6 +21,7 @@ from .policy import camera_policies
 from .holds_service import recover_exports
 from .purger import purge_loop
 from .services import open_services
+from .sessions import expire_sessions
 from .web import routes
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
@@ -108,6 +109,7 @@ def _stats_ctx(app: web.Application):
         nonlocal ticks
         ticks += 1  # the whole audit chain once an hour, new entries every pass
         await app[SERVICES].refresh_stats(full_audit=ticks % AUDIT_FULL_EVERY == 0)
+        await expire_sessions(app[CATALOG], app[CLOCK], app[SETTINGS].sessions)
     return _loop_ctx(lambda a: _periodic(STATS_INTERVAL_S, refresh), app)
 
 

@@ -288,6 +288,8 @@ async def create_export(svc: Services, hold_id: int, actor: Actor, *, ground: st
                                           "counsel": req.counsel})
             return eid, segments
     export_id, segments = await svc.catalog.run(start_tx)
+    if progress is not None:
+        progress(0, len(segments))  # recorded and about to build (the web page waits for this)
     try:
         manifest_sha, clips, nbytes = await _build(svc, export_id, hold, req, actor, segments,
                                                    progress)

@@ -85,7 +85,7 @@ def limiter_keys(name: str, address: str) -> list[str]:
 
 
 async def sign_in(db: AsyncCatalog, clock: Clock, limiter: LoginLimiter, name: str,
-                  password: str, address: str) -> tuple[str, Session]:
+                  password: str, address: str, cpu=None) -> tuple[str, Session]:
     """A new session (its id for the cookie, and the Session); RateLimited or Unauthorized.
 
     Unknown users count against the name as wrong passwords do, so the limiter
@@ -97,7 +97,7 @@ async def sign_in(db: AsyncCatalog, clock: Clock, limiter: LoginLimiter, name: s
         raise RateLimited(f"too many failed sign-ins: try again in {wait} s",
                           retry_after_s=wait)
     try:
-        actor = await users.login(db, clock, name.strip(), password)
+        actor = await users.login(db, clock, name.strip(), password, cpu)
     except Unauthorized:
         limiter.failed(keys, clock.now_us())
         raise

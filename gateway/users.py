@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Awaitable, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -114,16 +115,26 @@ async def revoke_tokens(db: AsyncCatalog, clock: Clock, name: str, actor: Actor)
     return await db.run(tx)
 
 
-async def login(db: AsyncCatalog, clock: Clock, name: str, password: str) -> Actor:
-    """Check a password; audited either way. Unauthorized without saying which part was wrong."""
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(db: AsyncCatalog, clock: Clock, name: str, password: str,
+                cpu: Callable[..., Awaitable] | None = None) -> Actor:
+    """Check a password; audited either way. Unauthorized without saying which part was wrong.
+
+    ``cpu`` runs the argon2 check off the event loop (the web sign-in passes the
+    runtime's executor); without it the check runs inline (the CLI).
+    """
     row = await db.run(users_sql.get_user, name)
     usable = row is not None and row[3] is not None and not row[4]
     # Always run argon2 (on a dummy hash for unknown users) so timing does not
     # tell which user names exist.
-    try:
-        ok = _hasher.verify(row[3] if usable else _DUMMY_HASH, password) and usable
-    except (VerificationError, InvalidHashError):
-        ok = False
+    hashed = row[3] if usable else _DUMMY_HASH
+    ok = (await cpu(_verify, hashed, password) if cpu else _verify(hashed, password)) and usable
     role = row[2] if row else "unknown"
     # An unknown name may be a password typed in the wrong field: the append-only
     # log keeps only a digest of it.

@@ -17,10 +17,8 @@ def _wants_html(request: web.Request) -> bool:
 
 def error_response(status: int, code: str, message: str, request: web.Request) -> web.Response:
     if _wants_html(request):
-        from html import escape
-        return web.Response(status=status, content_type="text/html",
-                            text=f"<!doctype html><title>{status}</title><h1>{status}</h1>"
-                                 f"<p>{escape(message)}</p>")
+        from .pages.errors import error_page
+        return error_page(request, status, message)
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
