@@ -19,10 +19,12 @@ LOGIN_COOKIE = "fgw_login"  # the sign-in form's own CSRF token (there is no ses
 LIMITER: web.AppKey[sessions.LoginLimiter] = web.AppKey("login_limiter", sessions.LoginLimiter)
 
 
+def setup_limiter(app: web.Application) -> None:
+    s = app[SETTINGS].sessions
+    app[LIMITER] = sessions.LoginLimiter(s.login_attempts, s.window_s)
+
+
 def limiter(app: web.Application) -> sessions.LoginLimiter:
-    if LIMITER not in app:
-        s = app[SETTINGS].sessions
-        app[LIMITER] = sessions.LoginLimiter(s.login_attempts, s.window_s)
     return app[LIMITER]
 
 

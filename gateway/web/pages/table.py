@@ -69,7 +69,9 @@ def setup_pages(app: web.Application) -> None:
     """Register the pages, their static files and the template environment."""
     if not PAGE_ROUTES:
         PAGE_ROUTES.extend(page_routes())
+    from .signin import setup_limiter
     _env_setup(app)
+    setup_limiter(app)
     allow = {}
     for r in PAGE_ROUTES:
         app.router.add_route(r.method, r.path, r.handler)
