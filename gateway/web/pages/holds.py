@@ -76,7 +76,7 @@ async def holds_page(request: web.Request) -> web.Response:
 
 
 def _hold_form_values(data) -> dict:
-    cams = [c for c in data.getall("cameras", []) if isinstance(c, str)]
+    cams = [c for c in data.getall("cameras", []) if isinstance(c, str) and c.strip()]
     return {"cameras": cams, "start": str(data.get("start", ""))[:32],
             "end": str(data.get("end", ""))[:32], "incident": str(data.get("incident", ""))[:2000],
             "reason": str(data.get("reason", ""))[:2000]}
@@ -146,6 +146,15 @@ async def hold_view(request: web.Request) -> web.Response:
     return await hold_page(request)
 
 
+async def _refused(request: web.Request, err: GatewayError, **kw) -> web.Response:
+    """The hold page with the refusal on it; the plain error page when the caller may not
+    read the hold at all (then the refusal itself is what they get)."""
+    try:
+        return await hold_page(request, error=_plain(err), status=err.status, **kw)
+    except GatewayError:
+        raise err from None
+
+
 async def hold_action(request: web.Request) -> web.Response:
     data = await form(request)
     action = ACTIONS.get(str(data.get("action", "")))
@@ -160,7 +169,7 @@ async def hold_action(request: web.Request) -> web.Response:
     except GatewayError as err:
         if err.status not in (400, 403, 409):
             raise
-        return await hold_page(request, error=_plain(err), status=err.status)
+        return await _refused(request, err)
     raise see_other(f"/holds/{hold_id}?done={action}")
 
 
@@ -201,8 +210,7 @@ async def start_export(request: web.Request) -> web.Response:
     if task.done():
         err = task.exception()
         if isinstance(err, GatewayError) and err.status in (400, 403, 409):
-            return await hold_page(request, error=_plain(err), status=err.status,
-                                   export_values=values)
+            return await _refused(request, err, export_values=values)
         if err is not None:
             raise err
     raise see_other(f"/holds/{hold_id}?done=export")
