@@ -52,11 +52,16 @@ def write_settings(tmp: Path, **sessions):
     pol = tmp / "policies"
     pol.mkdir(parents=True, exist_ok=True)
     (pol / "ui-policy.toml").write_text(POLICY)
+    from gateway.media import synth
+    masks = [{"zone": "shelves", "polygon": [list(p) for p in synth.SHELF_REGION],
+              "mode": "fill"},
+             {"zone": "screen", "polygon": [list(p) for p in synth.SCREEN_REGION],
+              "mode": "pixelate"}]
     cams = [{"id": cid, "name": name, "policy": "ui-policy", "zone": "reading_area",
-             "purpose": "physical security of the reading room", "push_token": CAMERA_TOKEN,
-             "masks": [{"zone": "shelves", "polygon": [[0.0, 0.0], [0.4, 0.0], [0.4, 1.0],
-                                                       [0.0, 1.0]], "mode": "fill"}]}
-            for cid, name in (("reading", "Reading room"), ("lobby", "Main entrance"))]
+             "purpose": purpose, "push_token": CAMERA_TOKEN, "masks": masks}
+            for cid, name, purpose in (
+                ("reading", "Reading room", "physical security of the reading room"),
+                ("lobby", "Main entrance", "physical security of the entrance"))]
     return parse_settings({
         "storage": {"path": str(tmp / "data"), "min_free_bytes": 0},
         "policies_dir": str(pol),

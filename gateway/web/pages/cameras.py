@@ -27,6 +27,7 @@ MAX_TIMELINE_SEGMENTS = 5000
 MAX_PLAY_SEGMENTS = 120
 PLACEHOLDER = (640, 360)
 DEFAULT_WINDOW_US = 24 * 3600 * US
+HOLD_FORM_DEFAULT_US = 30 * 60 * US
 
 
 def _camera(request: web.Request):
@@ -150,7 +151,9 @@ async def timeline_page(request: web.Request) -> web.Response:
         "tl": tl, "start": start, "end": end, "error": error,
         "can_request": who.role in hs.REQUESTER_ROLES, "can_play": can_play,
         "cameras": request.app[SETTINGS].cameras, "hold_form": {
-            "cameras": [cam.id], "start": humanize.to_input(start, tz(request)),
+            # A request names the incident's minutes, not the whole view: the last 30 min.
+            "cameras": [cam.id], "start": humanize.to_input(
+                max(start, min(end, now) - HOLD_FORM_DEFAULT_US), tz(request)),
             "end": humanize.to_input(min(end, now), tz(request)), "incident": "", "reason": ""},
         "show_hold_text": who.role in hs.HOLD_READERS,
     })

@@ -137,7 +137,9 @@ async def hold_page(request: web.Request, *, error: str | None = None, status: i
         "building": building, "grounds": [(g, GROUND_TEXT[g]) for g in GROUNDS],
         "recipients": [(r, RECIPIENT_TEXT[r]) for r in RECIPIENTS],
         "export_values": export_values or {}, "error": error,
-        "done": DONE_TEXT.get(request.query.get("done", "")),
+        "done": ("The export is ready: download it below." if request.query.get("done") ==
+                 "export" and not building else DONE_TEXT.get(request.query.get("done", ""))),
+        "ground_text": GROUND_TEXT, "recipient_text": RECIPIENT_TEXT,
         "counsel_required": hs._counsel_required(s, h.cameras),
     }, status=status)
 

@@ -38,13 +38,41 @@ FILTERS = (("", "Everything"), ("login", "Sign-ins"), ("hold", "Holds"),
 COMPLIANCE_DAYS = 30
 
 
-def _detail(text: str) -> str:
+def _value(key: str, v, zone: str) -> str:
+    if key.endswith("_us") and isinstance(v, int):
+        return humanize.local(v, zone, seconds=True)
+    if key.endswith("_s") and isinstance(v, int):
+        return humanize.duration(v)
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v)
+    return str(v)
+
+
+def _detail(text: str, zone: str) -> str:
+    """An entry's detail as 'key: value' in plain words (instants in local time)."""
     try:
         d = json.loads(text)
     except ValueError:
         return text
-    return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in d.items() if v not in (None, "",
-                                                                                     [], {}))
+    if not isinstance(d, dict):
+        return str(d)
+    out = []
+    for k, v in d.items():
+        if v in (None, "", [], {}):
+            continue
+        label = k.removesuffix("_us").removesuffix("_s").replace("_", " ")
+        out.append(f"{label}: {_value(k, v, zone)}")
+    return "; ".join(out)
+
+
+def _object(obj: str) -> str:
+    """'hold:3' -> 'hold #3'; 'segment:<uid>' -> 'segment 1a2b3c4d'."""
+    kind, _, ident = obj.partition(":")
+    if kind in ("hold", "export") and ident.isdigit():
+        return f"{kind} #{ident}"
+    if kind == "segment":
+        return f"segment {ident[:8]}"
+    return f"{kind} {ident}" if ident else obj
 
 
 def _opt_time(request, q, name: str, what: str) -> int | None:
@@ -72,7 +100,9 @@ async def audit_page(request: web.Request) -> web.Response:
     chain = await s.catalog.read(lambda db: verify_chain(audit_log.entries(db)))
     return render(request, "audit.html", {
         "entries": [{"e": e, "what": ACTION_TEXT.get(e.action, e.action),
-                     "detail": _detail(e.detail)} for e in rows],
+                     "object": _object(e.object),
+                     "detail": _detail(e.detail, request.app[SETTINGS].library.timezone)}
+                    for e in rows],
         "chain": chain, "filters": FILTERS, "action": action, "actor": who,
         "from_value": q.get("from", "")[:32], "to_value": q.get("to", "")[:32],
         "older": rows[-1].seq if more and rows else None, "error": error,
