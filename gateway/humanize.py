@@ -30,6 +30,12 @@ def local(us: int | None, tz: str, seconds: bool = False) -> str:
     return f"{dt.strftime('%a')} {dt.day} {dt.strftime('%b %Y')}, {clock} {dt.tzname()}"
 
 
+def local_date(us: int, tz: str) -> str:
+    """'1 Dec 2026' in the library's zone."""
+    dt = datetime.fromtimestamp(us / US, tz=timezone.utc).astimezone(zone(tz))
+    return f"{dt.day} {dt.strftime('%b %Y')}"
+
+
 def local_time_only(us: int, tz: str) -> str:
     """'14:05:09' in the library's zone (for rows that share a date)."""
     return datetime.fromtimestamp(us / US, tz=timezone.utc).astimezone(zone(tz)).strftime(

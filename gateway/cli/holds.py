@@ -11,7 +11,8 @@ from typing import AsyncIterator
 
 import click
 
-from . import config_option, read_catalog
+from . import config_option, read_catalog, settings_from
+from .. import humanize
 from .. import holds_service as hs
 from ..catalog import holds as holds_sql
 from ..clock import SystemClock, iso
@@ -38,18 +39,20 @@ def holds_group() -> None:
 @config_option
 def list_command(config_path: str) -> None:
     """Every hold: id, state, cameras, window, requester, until when it preserves footage."""
+    zone = settings_from(config_path).library.timezone
     with read_catalog(config_path) as db:
         holds = holds_sql.list_holds(db)
     if not holds:
         click.echo("no holds")
         return
-    click.echo(f"{'id':>4}  {'state':9}  {'cameras':20}  {'window':43}  {'requested by':12}  "
+    t = lambda us: humanize.local(us, zone, seconds=True)  # noqa: E731  (local time, its zone)
+    click.echo(f"{'id':>4}  {'state':9}  {'cameras':20}  {'window':62}  {'requested by':12}  "
                "preserves until")
     for h in holds:
         until = h.preserves_until()
         click.echo(f"{h.id:>4}  {h.state:9}  {','.join(h.cameras)[:20]:20}  "
-                   f"{iso(h.start_us)[:19]}..{iso(h.end_us)[:19]}  {h.requested_by[:12]:12}  "
-                   f"{iso(until) if until else '-'}")
+                   f"{t(h.start_us) + ' to ' + t(h.end_us):62}  {h.requested_by[:12]:12}  "
+                   f"{t(until) if until else '-'}")
 
 
 @holds_group.command("show")

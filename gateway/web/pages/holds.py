@@ -186,6 +186,9 @@ async def start_export(request: web.Request) -> web.Response:
 
     def progress(done: int, total: int) -> None:
         app[EXPORT_PROGRESS][hold_id] = (done, total)
+
+    def on_start(export_id: int, total: int) -> None:
+        app[EXPORT_PROGRESS][hold_id] = (0, total)
         started.set()
 
     async def build():
@@ -199,7 +202,7 @@ async def start_export(request: web.Request) -> web.Response:
                 recipient_name=field(data, "recipient_name", what="the recipient's name",
                                      max_len=200),
                 counsel=field(data, "counsel", what="the counsel consulted", max_len=200),
-                progress=progress)
+                progress=progress, on_start=on_start)
         finally:
             app[EXPORT_PROGRESS].pop(hold_id, None)
 
