@@ -11,7 +11,7 @@ once (``--concurrency``). Two cameras:
   masked    one shelf mask: decode, fill, re-encode with libx264
 
 Each is run with the real seal step (``encrypted``) and with the seal replaced
-by a plain copy (``plain``: ``gateway.services._seal`` monkeypatched to return
+by a plain copy (``plain``: ``gateway.runtime._seal`` monkeypatched to return
 the plaintext and its SHA-256; a bench, not product code). Rounds alternate
 encrypted/plain so that noise from a shared host hits both; each figure is the
 median of ``--rounds`` (ABBA order). Reported: segments/s, input MB/s, and encrypted/plain
@@ -46,7 +46,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import gateway.services as services_mod  # noqa: E402
+import gateway.segments.ingest as ingest_mod  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.config import parse_settings  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
@@ -59,7 +59,7 @@ TOKEN = "bench-camera-token-0123456789abcdef"
 SHELF_MASK = {"zone": "shelves", "polygon": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]],
               "mode": "fill"}
 
-_REAL_SEAL = services_mod._seal
+_REAL_SEAL = ingest_mod._seal
 
 
 def _plain_seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
@@ -126,10 +126,10 @@ async def http_runs(args, segments: list[bytes]) -> dict:
                 for r in range(args.rounds):
                     # ABBA order, so a drift in the host's load favours neither mode.
                     for mode, seal in (modes if r % 2 == 0 else modes[::-1]):
-                        services_mod._seal = seal
+                        ingest_mod._seal = seal
                         times[mode].append(await post_all(session, url, segments, count,
                                                           args.concurrency))
-                services_mod._seal = _REAL_SEAL
+                ingest_mod._seal = _REAL_SEAL
                 out[path] = {}
                 for mode, ts in times.items():
                     t = statistics.median(ts)
@@ -143,7 +143,7 @@ async def http_runs(args, segments: list[bytes]) -> dict:
                 out[path]["ratio_encrypted_over_plain"] = statistics.median(pairs)
                 out[path]["ratio_per_round"] = pairs
     finally:
-        services_mod._seal = _REAL_SEAL
+        ingest_mod._seal = _REAL_SEAL
         await runner.cleanup()
         shutil.rmtree(root, ignore_errors=True)
     return out

@@ -16,8 +16,8 @@ What it does, in one process:
 2. Floor: a bare asyncio loop sleeps until each deadline of the same schedule
    for ``--baseline`` seconds and records how late it woke: the precision of
    the timer on this machine, idle. Our p99 is reported against it.
-3. Runs the real ``purge_loop`` (``gateway.purger``) with the SystemClock over
-   ``Services`` wired as ``create_app`` wires it, alongside what shares the
+3. Runs the real ``purge_loop`` (``gateway.loops``) with the SystemClock over
+   ``Runtime`` wired as ``create_app`` wires it, alongside what shares the
    catalog's single writer thread in production: the stats loop
    (``refresh_stats`` every 10 s, which scans the catalog) and ingest commits at
    the same rate as the purges (rows only, steady state). ``recover()`` is left
@@ -48,16 +48,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.app import STATS_INTERVAL_S, _periodic  # noqa: E402
+from gateway.loops import STATS_INTERVAL_S, periodic, purge_loop  # noqa: E402
+from gateway.segments.stats import refresh_stats  # noqa: E402
 from gateway.catalog import AsyncCatalog, Catalog  # noqa: E402
 from gateway.catalog import segments as seg_sql  # noqa: E402
 from gateway.clock import US, SystemClock  # noqa: E402
 from gateway.config import parse_settings  # noqa: E402
 from gateway.metrics import Metrics  # noqa: E402
 from gateway.models import Segment  # noqa: E402
-from gateway.policy import camera_policies  # noqa: E402
-from gateway.purger import purge_loop  # noqa: E402
-from gateway.services import Services  # noqa: E402
+from gateway.policy.loading import camera_policies  # noqa: E402
+from gateway.runtime import Runtime  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
 from gateway.vault.storage import LocalStorage  # noqa: E402
@@ -216,7 +216,7 @@ async def timer_floor(deadlines: list[int]) -> list[float]:
 # ------------------------------------------------------------------ the run
 
 
-def build_services(root: Path, cameras: list[str]) -> Services:
+def build_services(root: Path, cameras: list[str]) -> Runtime:
     (root / "policies").mkdir(parents=True, exist_ok=True)
     (root / "policies" / "bench72h.toml").write_text(POLICY)
     settings = parse_settings({
@@ -228,11 +228,11 @@ def build_services(root: Path, cameras: list[str]) -> Services:
     keyring = KeyRing.open(settings.keyring_path, create=True)
     db = AsyncCatalog(Catalog.open(settings.catalog_path))
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
-    return Services(settings, db, keyring, LocalStorage(settings.storage_path),
+    return Runtime(settings, db, keyring, LocalStorage(settings.storage_path),
                     camera_policies(settings), SystemClock(), Metrics(), pool, asyncio.Event())
 
 
-async def simulated_ingest(svc: Services, cameras: list[str], rate_per_s: float) -> None:
+async def simulated_ingest(svc: Runtime, cameras: list[str], rate_per_s: float) -> None:
     """Catalog commits at the purge rate (steady state): rows only, deadlines far away."""
     clock, i = svc.clock, 0
     interval = 1.0 / rate_per_s
@@ -250,7 +250,7 @@ async def simulated_ingest(svc: Services, cameras: list[str], rate_per_s: float)
         await asyncio.sleep(max(0.0, t_next - time.monotonic()))
 
 
-async def measure(svc: Services, window: list[tuple[str, int]], cameras: list[str],
+async def measure(svc: Runtime, window: list[tuple[str, int]], cameras: list[str],
                   rate: float, background: bool) -> dict:
     """Run the purge loop (plus its production neighbours) until every window segment is gone."""
     rss_samples: list[int] = []
@@ -258,7 +258,7 @@ async def measure(svc: Services, window: list[tuple[str, int]], cameras: list[st
     tasks = [asyncio.create_task(purge_loop(svc, svc.wake_purger)),
              asyncio.create_task(sample_rss(rss_samples))]
     if background:
-        tasks.append(asyncio.create_task(_periodic(STATS_INTERVAL_S, svc.refresh_stats)))
+        tasks.append(asyncio.create_task(periodic(svc, STATS_INTERVAL_S, lambda: refresh_stats(svc))))
         tasks.append(asyncio.create_task(simulated_ingest(svc, cameras, rate)))
     uids = {uid for uid, _ in window}
     last_deadline = max(d for _, d in window)

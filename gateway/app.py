@@ -1,7 +1,8 @@
-"""``create_app(settings)``: wires the parts into an aiohttp app. A thin factory.
+"""``create_app(settings)``: the start-up order, and nothing else.
 
 Every resource and background loop is one ``cleanup_ctx`` entry; every shared
-object sits behind a typed ``web.AppKey`` (gateway.web.keys).
+object sits behind a typed ``web.AppKey`` (gateway.web.appkeys); every route
+comes from the one table (gateway.web.routes).
 """
 
 from __future__ import annotations
@@ -9,30 +10,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .ingest.push import setup_push
+from .holds.exports import recover_exports
+from .loops import keys_loop, purge_loop, stats_loop
 from .metrics import Metrics
-from .policy import camera_policies
-from .holds_service import recover_exports
-from .purger import purge_loop
-from .services import open_services
-from .sessions import expire_sessions
+from .policy.changes import audit_config_changes
+from .policy.loading import camera_policies
+from .runtime import open_runtime
+from .segments.deadlines import reconcile_deadlines
+from .segments.recovery import recover
+from .segments.stats import refresh_stats
+from .vault.signing import public_key_pem
 from .web import routes
+from .web.appkeys import (
+    CATALOG,
+    CLOCK,
+    METRICS,
+    POLICIES,
+    RUNTIME,
+    SETTINGS,
+    SIGNING_PUBLIC_KEY,
+)
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
-from .web.keys import CATALOG, CLOCK, METRICS, POLICIES, SERVICES, SETTINGS
 
 log = logging.getLogger(__name__)
 
 PURGE_WAKE: web.AppKey[asyncio.Event] = web.AppKey("purge_wake")
-STATS_INTERVAL_S = 10.0
-KEYS_CHECK_INTERVAL_S = 300.0
-AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -40,7 +49,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     """Build the app; ConfigError if a camera's policy is unknown.
 
     ``run_loops=False`` leaves out the background loops (tests that drive the
-    purge by hand).
+    purge by hand; a ``FakeClock`` drives them too).
     """
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
@@ -53,77 +62,40 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                         "camera must push segments (POST /api/v1/cameras/%s/segments)",
                         cam.id, cam.id)
     app[PURGE_WAKE] = asyncio.Event()
-    app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_runtime_ctx)
     if run_loops:
-        app.cleanup_ctx.append(_purge_ctx)
-        app.cleanup_ctx.append(_stats_ctx)
-        app.cleanup_ctx.append(_keys_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_view)
-    setup_push(app)
+        app.cleanup_ctx.append(_loop_ctx(lambda a: purge_loop(a[RUNTIME], a[PURGE_WAKE])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: stats_loop(a[RUNTIME])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: keys_loop(a[RUNTIME])))
+    # The export key's public half, shown on the notice page so anyone can check a
+    # package; created (0600) on the very first start.
+    app[SIGNING_PUBLIC_KEY] = public_key_pem(settings.storage_path)
     routes.setup(app)
     return app
 
 
-async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_services(app[SETTINGS], app[CLOCK], app[POLICIES], app[METRICS],
-                             server=True, wake_purger=app[PURGE_WAKE]) as svc:
+async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_runtime(app[SETTINGS], app[CLOCK], app[POLICIES], app[METRICS],
+                            server=True, wake_purger=app[PURGE_WAKE]) as svc:
+        # Before the first request: finish interrupted purges, drop unacknowledged files.
+        await svc.catalog.run(recover, svc.storage)
         app[CATALOG] = svc.catalog
-        app[SERVICES] = svc
+        app[RUNTIME] = svc
         failed = await recover_exports(svc)  # builds a crash interrupted
         if failed:
             log.warning("%d export build(s) were interrupted and are marked failed", failed)
-        await svc.audit_config_changes()
-        await svc.reconcile_deadlines()
-        await svc.refresh_stats(full_audit=True)
+        await audit_config_changes(svc)
+        await reconcile_deadlines(svc)
+        await refresh_stats(svc, full_audit=True)
         yield
 
 
-async def _loop_ctx(coro_fn, app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro_fn(app))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def _purge_ctx(app: web.Application):
-    return _loop_ctx(lambda a: purge_loop(a[SERVICES], a[PURGE_WAKE]), app)
-
-
-async def _periodic(interval_s: float, fn) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await fn()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
-
-
-def _stats_ctx(app: web.Application):
-    ticks = 0
-
-    async def refresh() -> None:
-        nonlocal ticks
-        ticks += 1  # the whole audit chain once an hour, new entries every pass
-        await app[SERVICES].refresh_stats(full_audit=ticks % AUDIT_FULL_EVERY == 0)
-        await expire_sessions(app[CATALOG], app[CLOCK], app[SETTINGS].sessions)
-    return _loop_ctx(lambda a: _periodic(STATS_INTERVAL_S, refresh), app)
-
-
-def _keys_ctx(app: web.Application):
-    async def rotate_and_retire() -> None:
-        await app[SERVICES].rotate_if_due()
-        await app[SERVICES].retire_keks()
-    return _loop_ctx(lambda a: _periodic(KEYS_CHECK_INTERVAL_S, rotate_and_retire), app)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def metrics_view(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+def _loop_ctx(start: Callable[[web.Application], Awaitable[None]]):
+    """One cleanup_ctx entry: run ``start(app)`` as a task while the app runs."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(start(app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return ctx

@@ -5,6 +5,7 @@ All instants are UTC integer microseconds since the Unix epoch ("us").
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 from typing import Protocol
@@ -13,25 +14,70 @@ US = 1_000_000
 
 
 class Clock(Protocol):
+    """What the gateway knows of time: ``now_us`` to decide, ``wait`` to sleep.
+
+    The background loops sleep through the clock too (as moonfire-nvr's
+    ``Clocks`` does), so a test drives them with a ``FakeClock``.
+    """
+
     def now_us(self) -> int: ...
+
+    async def wait(self, event: asyncio.Event | None, seconds: float) -> bool:
+        """Sleep ``seconds`` or until ``event`` is set; True if the event woke us."""
+        ...
 
 
 class SystemClock:
     def now_us(self) -> int:
         return time.time_ns() // 1000
 
+    async def wait(self, event: asyncio.Event | None, seconds: float) -> bool:
+        if event is None:
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(event.wait(), timeout=max(0.0, seconds))
+            return True
+        except asyncio.TimeoutError:
+            return False
+
 
 class FakeClock:
-    """A clock a test moves by hand."""
+    """A clock a test moves by hand; sleepers wake when ``advance`` passes their time."""
 
     def __init__(self, start_us: int = 1_700_000_000 * US) -> None:
         self.t = start_us
+        self._sleepers: list[tuple[int, asyncio.Future]] = []
 
     def now_us(self) -> int:
         return self.t
 
     def advance(self, seconds: float) -> None:
         self.t += int(seconds * US)
+        for due, fut in list(self._sleepers):
+            if due <= self.t and not fut.done():
+                fut.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """How many waits are pending (a test waits for the loop to go to sleep)."""
+        return sum(1 for _, f in self._sleepers if not f.done())
+
+    async def wait(self, event: asyncio.Event | None, seconds: float) -> bool:
+        fut = asyncio.get_running_loop().create_future()
+        if seconds <= 0:
+            fut.set_result(None)
+        entry = (self.t + int(seconds * US), fut)
+        self._sleepers.append(entry)
+        waits = [fut] + ([asyncio.ensure_future(event.wait())] if event is not None else [])
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            return len(waits) > 1 and waits[1] in done
+        finally:
+            self._sleepers.remove(entry)
+            for w in waits:
+                if not w.done():
+                    w.cancel()
 
 
 def to_datetime(us: int) -> datetime:

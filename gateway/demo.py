@@ -25,10 +25,10 @@ from .clock import SystemClock, iso
 from .config import load_settings
 from .media import synth
 from .models import OPERATOR_ROLE, Actor
-from .policy_check import check as check_policies
-from .users import add_user, issue_token, set_password
+from .policy.check import check as check_policies
+from .users.service import add_user, issue_token, set_password
 from .web.accesslog import PrivateAccessLogger
-from .web.keys import CATALOG, CLOCK
+from .web.appkeys import CATALOG, CLOCK
 
 log = logging.getLogger("gateway.demo")
 

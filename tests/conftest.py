@@ -80,3 +80,10 @@ def auth(token: str = CAMERA_TOKEN) -> dict[str, str]:
 
 def random_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+async def env(aiohttp_client, tmp_path):
+    """The hold/export/access environment (tests/holds_env.py): one user per role."""
+    from holds_env import make_env
+    return await make_env(aiohttp_client, tmp_path)

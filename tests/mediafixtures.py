@@ -1,6 +1,6 @@
 """Helpers for the media tests: cached synthetic segments, plane decoding, PSNR, tools.
 
-Imported by tests/test_media_probe.py, test_redact.py and test_synth.py (not a
+Imported by tests/media/test_media_probe.py, test_redact.py and test_synth.py (not a
 conftest, which belongs to the app tests).
 """
 

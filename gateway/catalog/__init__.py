@@ -6,6 +6,6 @@ catalog first. ``AsyncCatalog`` runs them on one dedicated thread, so there is
 exactly one writer and the event loop never blocks on SQLite.
 """
 
-from .core import AsyncCatalog, Catalog, SCHEMA_VERSION
+from .core import SCHEMA_VERSION, AsyncCatalog, Catalog
 
 __all__ = ["AsyncCatalog", "Catalog", "SCHEMA_VERSION"]

@@ -1,4 +1,4 @@
-"""SQL for preservation holds (the state machine itself is pure: gateway.holds)."""
+"""SQL for preservation holds (the state machine itself is pure: gateway.holds.rules)."""
 
 from __future__ import annotations
 

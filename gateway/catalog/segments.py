@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .. import retention
+from ..clock import US
 from ..models import PurgeReceipt, Segment
 from .core import Catalog
-from .holds import live_holds
 
 _COLS = ("id, uid, camera, policy, start_us, end_us, deadline_us, bytes, sha256, frames, "
          "width, height, masked, state, shredded_us, created_us")
@@ -91,11 +90,26 @@ def due_segments(db: Catalog, now_us: int, limit: int = 1000,
     return [_seg(r) for r in rows]
 
 
-def iter_due(db: Catalog, now_us: int, page: int = 1000) -> Iterator[list[Segment]]:
+#: Rows per page of due segments (the purge pass and ``iter_due`` share it).
+DUE_PAGE = 1000
+#: The cursor before the first due segment.
+DUE_START = (-1, -1)
+
+
+def due_page(db: Catalog, now_us: int, cursor: tuple[int, int] = DUE_START
+             ) -> tuple[list[Segment], tuple[int, int]]:
+    """One page of ``due_segments`` after ``cursor``, and the cursor after it."""
+    rows = due_segments(db, now_us, DUE_PAGE, cursor)
+    return rows, ((rows[-1].deadline_us, rows[-1].id) if rows else cursor)
+
+
+def iter_due(db: Catalog, now_us: int) -> Iterator[list[Segment]]:
     """Pages of ``due_segments`` until none are left (memory stays bounded)."""
-    cursor = (-1, -1)
-    while rows := due_segments(db, now_us, page, cursor):
-        cursor = (rows[-1].deadline_us, rows[-1].id)
+    cursor = DUE_START
+    while True:
+        rows, cursor = due_page(db, now_us, cursor)
+        if not rows:
+            return
         yield rows
 
 
@@ -171,18 +185,32 @@ def get_receipt(db: Catalog, uid: str) -> PurgeReceipt | None:
 
 @dataclass(frozen=True)
 class CameraStats:
+    """What the catalog keeps for one camera now (not shredded)."""
+
     camera: str
     segments: int
     bytes: int
     oldest_start_us: int | None
+    min_retention_s: int | None = None  # min over segments of (deadline - end); with_retention
+    max_retention_s: int | None = None
 
 
-def camera_stats(db: Catalog) -> list[CameraStats]:
+def camera_stats(db: Catalog, with_retention: bool = False) -> list[CameraStats]:
+    """Per camera: kept segments, bytes, oldest start (and the spread of retentions).
+
+    Without ``with_retention`` the query reads only the covering index
+    ``segments_camera_stats`` (the 10 s metrics refresh); the report asks for more.
+    """
+    extra = ", MIN(deadline_us - end_us), MAX(deadline_us - end_us)" if with_retention else ""
     rows = db.conn.execute(
-        "SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us) FROM segments "
-        "WHERE state != 'shredded' GROUP BY camera"
+        f"SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us){extra} FROM segments "
+        "WHERE state != 'shredded' GROUP BY camera ORDER BY camera"
     ).fetchall()
-    return [CameraStats(r[0], r[1], r[2], r[3]) for r in rows]
+    if not with_retention:
+        return [CameraStats(r[0], r[1], r[2], r[3]) for r in rows]
+    return [CameraStats(r[0], r[1], r[2], r[3],
+                        None if r[4] is None else r[4] // US, None if r[5] is None else r[5] // US)
+            for r in rows]
 
 
 def keys_wrapped_by(db: Catalog, kek_ids: list[str]) -> list[DataKeyRow]:
@@ -228,19 +256,3 @@ def shift_deadlines(db: Catalog, camera: str, policy: str, old_offset_us: int,
             "AND policy = ? AND state = 'stored' AND deadline_us - end_us = ?",
             (new_offset_us, new_policy, camera, policy, old_offset_us))
     return cur.rowcount
-
-
-def due_plan(db: Catalog, now_us: int) -> retention.PurgePlan:
-    """The purge plan for everything due now: exactly what the next purge pass does.
-
-    For the metrics, ``purge --dry-run`` and the privacy-audit report; the
-    decision itself is ``retention.plan_purge`` (pure).
-    """
-    holds = live_holds(db)
-    destroy: list[Segment] = []
-    kept: list[retention.Kept] = []
-    for page in iter_due(db, now_us):
-        plan = retention.plan_purge(page, holds, now_us)
-        destroy += plan.destroy
-        kept += plan.kept
-    return retention.PurgePlan(tuple(destroy), tuple(kept))

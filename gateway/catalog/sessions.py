@@ -1,4 +1,4 @@
-"""SQL for web sign-in sessions (the decisions are in gateway.sessions)."""
+"""SQL for web sign-in sessions (the decisions are in gateway.users.sessions)."""
 
 from __future__ import annotations
 

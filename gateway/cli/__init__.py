@@ -5,14 +5,9 @@ functions as the web views. Subcommands live in this package, one module each.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
-from typing import Iterator
 
 import click
 
-from ..catalog.core import ReadOnlyCatalog
-from ..config import Settings, load_settings
-from ..errors import GatewayError
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
@@ -23,37 +18,16 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def settings_from(path: str) -> Settings:
-    """Load the config or exit 2 with the validation message (no traceback)."""
-    try:
-        return load_settings(path)
-    except GatewayError as err:
-        raise click.ClickException(err.message) from None
-
-
-@contextmanager
-def read_catalog(config_path: str) -> Iterator[ReadOnlyCatalog]:
-    """The catalog of a config, read-only (for commands that only look)."""
-    settings = settings_from(config_path)
-    if not settings.catalog_path.exists():
-        raise click.ClickException(f"no catalog at {settings.catalog_path} (has the gateway "
-                                   "ever started with this config?)")
-    db = ReadOnlyCatalog(settings.catalog_path)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-config_option = click.option("--config", "config_path", required=True,
-                             type=click.Path(dir_okay=False),
-                             help="Path to the gateway's config.toml.")
-
-
 def _register() -> None:
-    # Imported here: the command modules use the helpers above.
+    # Imported here: each command module adds its commands to ``main``'s list.
     from .audit import audit_group
-    from .core import check_command, demo_command, keys_group, purge_command, serve_command
+    from .core import (
+        check_command,
+        demo_command,
+        keys_group,
+        purge_command,
+        serve_command,
+    )
     from .export import export_group
     from .holds import holds_group
     from .policy import policy_group

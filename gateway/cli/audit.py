@@ -13,11 +13,10 @@ import sys
 
 import click
 
-from . import config_option, read_catalog
 from ..audit import verify
-from ..catalog import Catalog
-from ..catalog import audit_log
+from ..catalog import Catalog, audit_log
 from ..clock import iso
+from .common import config_option, read_catalog
 
 
 def _check(db: Catalog, anchor: tuple[int, str] | None):

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import click
 
-from . import config_option, settings_from
 from .. import humanize
 from ..catalog import Catalog
-from ..catalog.core import ReadOnlyCatalog
 from ..catalog import segments as seg_sql
+from ..catalog.core import ReadOnlyCatalog
 from ..clock import US, SystemClock, iso
 from ..errors import GatewayError
-from ..policy import camera_policies, retention_seconds
+from ..keys.epochs import rotate_keys
+from ..policy.loading import camera_policies, retention_seconds
+from ..segments.purge import due_plan
 from ..vault.keyring import KeyRing
 from ..vault.storage import LocalStorage
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(message, err=True)
-    sys.exit(code)
+from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
 
 
 @click.command("serve")
@@ -40,17 +36,17 @@ def serve_command(config_path: str) -> None:
         # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
         KeyRing.open(settings.keyring_path, create=True)
     except GatewayError as err:
-        _fail(f"refusing to start: {err.message}", 2)
+        raise CliError(f"refusing to start: {err.message}", exit='refused')
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
                     access_log_class=PrivateAccessLogger)
     except OSError as err:
-        _fail(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
+        raise CliError(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
               "(is another gateway running? change [server] listen)", 2)
 
 
 def _refuse_policy_violations(settings) -> None:
-    from ..policy_check import check
+    from ..policy.check import check
     violations = check(settings)
     if violations:
         lines = "\n".join(f"  {v}" for v in violations)
@@ -77,14 +73,14 @@ def demo_command(directory: str, port: int, interval: float, duration: float | N
 @click.option("--quick", is_flag=True, help="Skip hashing every file (sizes only).")
 def check_command(config_path: str, quick: bool) -> None:
     """Offline: the catalog and storage agree. Exit 0 when consistent, 1 otherwise."""
-    from ..checker import run_check
+    from ..segments.check import run_check
     settings = settings_from(config_path)
     if not settings.catalog_path.exists():
-        _fail(f"no catalog at {settings.catalog_path}", 1)
+        raise CliError(f"no catalog at {settings.catalog_path}")
     try:
         ring = KeyRing.open(settings.keyring_path, create=False)
     except GatewayError as err:
-        _fail(err.message, 1)
+        raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
     try:
         rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
@@ -107,7 +103,7 @@ def purge_command(config_path: str, dry_run: bool) -> None:
     policies = camera_policies(settings)
     db = Catalog.open(settings.catalog_path)
     now = SystemClock().now_us()
-    plan = seg_sql.due_plan(db, now)  # exactly what the running gateway's next pass does
+    plan = due_plan(db, now)  # exactly what the running gateway's next pass does
     zone = settings.library.timezone
     when = lambda us: humanize.local(us, zone, seconds=True)  # noqa: E731  (local, its zone)
     for seg in plan.destroy:
@@ -135,18 +131,12 @@ def keys_group() -> None:
 @config_option
 def keys_rotate(config_path: str) -> None:
     """Start a new key epoch: re-wrap every data key, destroy the old KEKs (no video touched)."""
-    from .holds import cli_services
-    from .users import cli_actor
-
     settings = settings_from(config_path)
 
     async def go():
-        async with cli_services(settings) as svc:
-            return await svc.rotate_keys(cli_actor())
-    try:
-        out = asyncio.run(go())
-    except GatewayError as err:
-        _fail(err.message)
+        async with cli_runtime(settings) as svc:
+            return await rotate_keys(svc, cli_actor())
+    out = run(go())
     click.echo(f"new KEK {out['kek']}; re-wrapped {out['rewrapped']} data keys; "
                f"destroyed {len(out['retired'])} old KEKs now (a KEK superseded less than "
                "10 minutes ago is destroyed later by the running gateway, or the next rotate)")

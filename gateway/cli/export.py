@@ -9,14 +9,12 @@ from pathlib import Path
 
 import click
 
-from . import config_option, settings_from
-from .. import export as pkg
-from .. import holds_service as hs
 from ..catalog import users as users_sql
 from ..errors import NotFound
+from ..holds import exports as ex
+from ..holds import package as pkg
 from ..models import Actor
-from .holds import cli_services
-from .users import run
+from .common import CliError, cli_runtime, config_option, run, settings_from
 
 
 @click.group("export")
@@ -76,10 +74,10 @@ def create_command(hold_id: int, director: str, ground: str, reference: str, rec
     settings = settings_from(config_path)
     dest = Path(out)
     if dest.exists():
-        raise click.ClickException(f"{dest} already exists; choose a new path")
+        raise CliError(f"{dest} already exists; choose a new path")
 
     async def go():
-        async with cli_services(settings) as svc:
+        async with cli_runtime(settings) as svc:
             row = await svc.catalog.run(users_sql.get_user, director)
             if row is None or row[4]:
                 raise NotFound(f"no active user {director!r}")
@@ -89,13 +87,13 @@ def create_command(hold_id: int, director: str, ground: str, reference: str, rec
                 def progress(done: int, total: int) -> None:
                     bar.length = total
                     bar.update(done - bar.pos)
-                e = await hs.create_export(
+                e = await ex.create_export(
                     svc, hold_id, actor, ground=ground, reference=reference,
                     recipient=recipient, reason=reason, recipient_name=recipient_name,
                     counsel=counsel, progress=progress)
-            src = hs.export_path(svc, e.id)
+            src = ex.export_path(svc, e.id)
             _deliver(src, dest)
-            await hs.delete_package(svc, e.id, actor, f"copied to {dest} by the CLI")
+            await ex.delete_package(svc, e.id, actor, f"copied to {dest} by the CLI")
             return e
     e = run(go())
     click.echo(f"export {e.id}: {e.clips} clip(s), {e.bytes} bytes, manifest SHA-256 "

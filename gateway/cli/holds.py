@@ -1,33 +1,15 @@
-"""``holds list | show``: preservation holds from the host's shell (read-only).
-
-Also ``cli_services``: the gateway's services without the web server, for
-commands that read footage (``export create``).
-"""
+"""``holds list | show``: preservation holds from the host's shell (read-only)."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
-
 import click
 
-from . import config_option, read_catalog, settings_from
 from .. import humanize
-from .. import holds_service as hs
+from ..catalog import exports as exp_sql
 from ..catalog import holds as holds_sql
-from ..clock import SystemClock, iso
-from ..config import Settings
-from ..metrics import Metrics
-from ..policy import camera_policies
-from ..services import Services, open_services
-
-
-@asynccontextmanager
-async def cli_services(settings: Settings) -> AsyncIterator[Services]:
-    """The gateway's services for a CLI command (no start-up recovery: see open_services)."""
-    async with open_services(settings, SystemClock(), camera_policies(settings), Metrics(),
-                             server=False) as svc:
-        yield svc
+from ..clock import iso
+from ..holds.records import hold_json
+from .common import CliError, config_option, read_catalog, settings_from
 
 
 @click.group("holds")
@@ -62,10 +44,10 @@ def show_command(hold_id: int, config_path: str) -> None:
     """One hold in full, with its exports."""
     with read_catalog(config_path) as db:
         h = holds_sql.get_hold(db, hold_id)
-        exports = hs.exp_sql.exports_of_hold(db, hold_id) if h else []
+        exports = exp_sql.exports_of_hold(db, hold_id) if h else []
     if h is None:
-        raise click.ClickException(f"no hold {hold_id}")
-    for k, v in hs.hold_json(h).items():
+        raise CliError(f"no hold {hold_id}")
+    for k, v in hold_json(h).items():
         click.echo(f"{k:16} {', '.join(v) if isinstance(v, list) else v}")
     for e in exports:
         click.echo(f"export {e.id}: {e.state}, {e.ground} {e.reference!r} to {e.recipient}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from ..policy import builtin_policies, load_policy
-from ..policy_check import check, warnings
-from . import config_option, settings_from
+from ..policy.check import check, warnings
+from ..policy.loading import builtin_policies, load_policy
+from .common import CliError, config_option, settings_from
 
 
 @click.group("policy")
@@ -41,6 +41,6 @@ def list_command() -> None:
         try:
             p = load_policy(str(path))
         except ConfigError as err:
-            raise click.ClickException(err.message) from None
+            raise CliError(err.message) from None
         flag = " [incomplete]" if p.incomplete else " [demonstration]" if p.is_demonstration else ""
         click.echo(f"{p.id:22} {p.retention.minimum:>5} .. {p.retention.maximum:<5} {p.title}{flag}")

@@ -17,6 +17,7 @@ from gateway.config import MAX_POLYGON_POINTS, polygon_area, self_intersects
 from gateway.errors import GatewayError
 from gateway.media.masking import MODES, Mask
 
+from .common import CliError
 
 
 def parse_mask_spec(spec: str) -> tuple[tuple[float, float], ...]:
@@ -93,9 +94,9 @@ def redact_command(input_path: Path, output_path: Path, masks, mode: str, zone: 
         with os.fdopen(fd, "wb") as fh:
             fh.write(result.data)
     except GatewayError as exc:
-        raise click.ClickException(f"{input_path}: {exc.message}") from None
+        raise CliError(f"{input_path}: {exc.message}") from None
     except OSError as exc:
-        raise click.ClickException(f"cannot write {exc.filename or output_path}: "
+        raise CliError(f"cannot write {exc.filename or output_path}: "
                                    f"{exc.strerror or exc}") from None
     click.echo(f"{output_path}: {result.frames} frames, {result.width}x{result.height}, "
                f"{result.duration_us / 1e6:.2f} s, {len(mask_list)} mask(s) ({mode})")

@@ -8,9 +8,9 @@ import click
 
 from ..catalog import Catalog
 from ..clock import US, SystemClock
-from ..policy import try_camera_policies
-from ..report import build_report
-from . import config_option, settings_from
+from ..policy.loading import try_camera_policies
+from ..policy.report import build_report
+from .common import CliError, config_option, settings_from
 
 
 @click.command("report")
@@ -23,13 +23,13 @@ def report_command(config_path: str, out: str, since_days: int) -> None:
     """Write the privacy-audit report (no footage, no personal data) to FILE.html."""
     settings = settings_from(config_path)
     if not settings.catalog_path.exists():
-        raise click.ClickException(f"no catalog at {settings.catalog_path}: has the gateway run?")
+        raise CliError(f"no catalog at {settings.catalog_path}: has the gateway run?")
     policies, _errors = try_camera_policies(settings)  # the report lists cameras it cannot load
     now = SystemClock().now_us()
     try:
         catalog = Catalog.open(settings.catalog_path)
     except Exception as err:  # a locked, newer or corrupt catalog: say so, no traceback
-        raise click.ClickException(f"cannot open catalog {settings.catalog_path}: {err}") from None
+        raise CliError(f"cannot open catalog {settings.catalog_path}: {err}") from None
     try:
         html = build_report(catalog, settings, policies, now - since_days * 86400 * US, now, now)
     finally:
@@ -37,5 +37,5 @@ def report_command(config_path: str, out: str, since_days: int) -> None:
     try:
         Path(out).write_text(html, encoding="utf-8")
     except OSError as err:
-        raise click.ClickException(f"cannot write {out}: {err.strerror}") from None
+        raise CliError(f"cannot write {out}: {err.strerror}") from None
     click.echo(f"wrote {out}")

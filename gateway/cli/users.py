@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
 
-from . import config_option, settings_from
-from .. import users as users_svc
-from ..catalog import AsyncCatalog, Catalog
 from ..catalog import users as users_sql
 from ..clock import SystemClock
-from ..errors import GatewayError
-from ..models import OPERATOR_ROLE, Actor
-
-
-def cli_actor() -> Actor:
-    """Who acts from the host's shell: the OS user, in the audit log as ``cli:<user>``."""
-    try:
-        who = getpass.getuser()
-    except Exception:  # no passwd entry (containers): still audited, just less precisely
-        who = "unknown"
-    return Actor(f"cli:{who}", OPERATOR_ROLE)
-
-
-@asynccontextmanager
-async def open_catalog(config_path: str):
-    settings = settings_from(config_path)
-    db = AsyncCatalog(Catalog.open(settings.catalog_path))
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def run(coro):
-    """Run a coroutine; a GatewayError becomes one line on stderr and exit 1."""
-    try:
-        return asyncio.run(coro)
-    except GatewayError as err:
-        click.echo(f"error: {err.message}", err=True)
-        sys.exit(1)
+from ..users import service as users_svc
+from .common import cli_actor, config_option, open_catalog, run
 
 
 @click.group("users")

@@ -1,6 +1,6 @@
 """HTTP API for preservation holds, exports and the audit log (docs/interface.md).
 
-Thin: parse, check the role, call ``gateway.holds_service``, render JSON.
+Thin: parse, check the role, call ``gateway.holds.service``, render JSON.
 """
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ import json
 
 from aiohttp import web
 
-from .. import holds_service as hs
 from ..audit import verify as verify_chain
 from ..catalog import audit_log
+from ..catalog import exports as exp_sql
 from ..clock import iso, parse_iso
 from ..errors import BadRequest
-from ..models import ROLES, Actor
-from .auth import require
-from .keys import SERVICES
+from ..holds import exports as ex
+from ..holds import service as hs
+from ..holds.records import export_json, hold_json
+from .appkeys import RUNTIME
+from .auth import caller
 
 MAX_JSON_BYTES = 64 * 1024
-AUDIT_READERS = ("auditor", "director")
 AUDIT_PAGE = 1000
 
 
@@ -90,18 +91,13 @@ def _hold_id(request: web.Request) -> int:
     return _int_param(request.match_info["id"], "hold id", "bad_id")
 
 
-def _actor(request: web.Request, *roles: str) -> Actor:
-    ident = require(request, *roles)
-    return Actor(ident.name, ident.role)
-
-
 async def create_hold(request: web.Request) -> web.Response:
-    actor = _actor(request, *hs.REQUESTER_ROLES)
+    actor = caller(request)
     body = await read_json(request)
-    out = await hs.request_hold(request.app[SERVICES], actor, _cameras(body),
+    out = await hs.request_hold(request.app[RUNTIME], actor, _cameras(body),
                                 _time(body, "start"), _time(body, "end"),
                                 _str(body, "incident"), _str(body, "reason"))
-    doc = hs.hold_json(out.hold) | {"segments_kept": out.kept,
+    doc = hold_json(out.hold) | {"segments_kept": out.kept,
                                     "segments_already_destroyed": out.destroyed}
     if out.destroyed:
         doc["warning"] = (f"{out.destroyed} segment(s) in this window were already destroyed; "
@@ -113,66 +109,65 @@ async def create_hold(request: web.Request) -> web.Response:
 
 
 async def list_holds(request: web.Request) -> web.Response:
-    actor = _actor(request, "director", "staff", "auditor")
-    holds = await hs.list_holds(request.app[SERVICES], actor)
-    return web.json_response({"holds": [hs.hold_json(h) for h in holds]})
+    actor = caller(request)
+    holds = await hs.list_holds(request.app[RUNTIME], actor)
+    return web.json_response({"holds": [hold_json(h) for h in holds]})
 
 
 async def get_hold(request: web.Request) -> web.Response:
-    actor = _actor(request, "director", "staff", "auditor")
-    h = await hs.get_hold(request.app[SERVICES], actor, _hold_id(request))
-    exports = await request.app[SERVICES].catalog.run(hs.exp_sql.exports_of_hold, h.id)
-    return web.json_response(hs.hold_json(h) | {"exports": [hs.export_json(e) for e in exports]})
+    actor = caller(request)
+    h = await hs.get_hold(request.app[RUNTIME], actor, _hold_id(request))
+    exports = await request.app[RUNTIME].catalog.run(exp_sql.exports_of_hold, h.id)
+    return web.json_response(hold_json(h) | {"exports": [export_json(e) for e in exports]})
 
 
-def _action_view(action: str):
+def action_view(action: str):
     async def view(request: web.Request) -> web.Response:
-        actor = _actor(request, "director", "staff", "auditor", "admin")  # transition decides
+        actor = caller(request)
         body = await read_json(request)
-        h = await hs.act(request.app[SERVICES], _hold_id(request), action, actor,
+        h = await hs.act(request.app[RUNTIME], _hold_id(request), action, actor,
                          note=_str(body, "note", required=False),
                          reference=_str(body, "reference", required=action == "court_order"))
-        return web.json_response(hs.hold_json(h))
+        return web.json_response(hold_json(h))
     view.__name__ = f"hold_{action}"
     return view
 
 
 async def hold_segments(request: web.Request) -> web.Response:
-    actor = _actor(request, "director", "staff")
-    segs = await hs.hold_segments(request.app[SERVICES], actor, _hold_id(request))
+    actor = caller(request)
+    segs = await hs.hold_segments(request.app[RUNTIME], actor, _hold_id(request))
     return web.json_response({"segments": [
         {"id": s.uid, "camera": s.camera, "start": iso(s.start_us), "end": iso(s.end_us),
          "video": f"/api/v1/segments/{s.uid}/video"} for s in segs]})
 
 
 async def create_export(request: web.Request) -> web.Response:
-    actor = _actor(request, *ROLES)  # the camera's policy says who discloses
+    actor = caller(request)
     body = await read_json(request)
-    e = await hs.create_export(
-        request.app[SERVICES], _hold_id(request), actor,
+    e = await ex.create_export(
+        request.app[RUNTIME], _hold_id(request), actor,
         ground=_str(body, "ground"), reference=_str(body, "reference", required=False),
         recipient=_str(body, "recipient"), reason=_str(body, "reason"),
         recipient_name=_str(body, "recipient_name", required=False),
         counsel=_str(body, "counsel", required=False),
         cameras=_cameras(body, required=False), start_us=_time(body, "start", required=False),
         end_us=_time(body, "end", required=False))
-    return web.json_response(hs.export_json(e), status=201)
+    return web.json_response(export_json(e), status=201)
 
 
 async def download_export(request: web.Request) -> web.StreamResponse:
-    actor = _actor(request, *ROLES)  # the camera's policy says who discloses
+    actor = caller(request)
     export_id = _int_param(request.match_info["id"], "export id", "bad_id")
-    path = await hs.export_package(request.app[SERVICES], export_id, actor)
+    path = await ex.export_package(request.app[RUNTIME], export_id, actor)
     return web.FileResponse(path, headers={
         "Content-Type": "application/zip", "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="footage-export-{export_id}.zip"'})
 
 
 async def audit_entries(request: web.Request) -> web.Response:
-    _actor(request, *AUDIT_READERS)
     since = _int_param(request.query.get("since", "0"), "since (an audit seq)", "bad_query")
 
-    entries = await request.app[SERVICES].catalog.read(
+    entries = await request.app[RUNTIME].catalog.read(
         lambda db: list(audit_log.entries(db, since, limit=AUDIT_PAGE)))
     return web.json_response({"entries": [
         {"seq": e.seq, "at": iso(e.at_us), "actor": e.actor, "role": e.role, "action": e.action,
@@ -181,23 +176,7 @@ async def audit_entries(request: web.Request) -> web.Response:
 
 
 async def audit_verify(request: web.Request) -> web.Response:
-    _actor(request, *AUDIT_READERS)
     # The whole chain, on the read-only connection: hashing it never holds up the writer.
-    r = await request.app[SERVICES].catalog.read(lambda db: verify_chain(audit_log.entries(db)))
+    r = await request.app[RUNTIME].catalog.read(lambda db: verify_chain(audit_log.entries(db)))
     return web.json_response({"ok": r.ok, "entries": r.entries, "head": r.head,
                               "first_bad_seq": r.first_bad_seq, "problem": r.problem})
-
-
-def setup_holds_api(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v1/holds", create_hold)
-    r.add_get("/api/v1/holds", list_holds)
-    r.add_get(r"/api/v1/holds/{id:\d+}", get_hold)
-    for path, action in (("approve", "approve"), ("deny", "deny"), ("release", "release"),
-                         ("renew", "renew"), ("court-order", "court_order")):
-        r.add_post(rf"/api/v1/holds/{{id:\d+}}/{path}", _action_view(action))
-    r.add_get(r"/api/v1/holds/{id:\d+}/segments", hold_segments)
-    r.add_post(r"/api/v1/holds/{id:\d+}/exports", create_export)
-    r.add_get(r"/api/v1/exports/{id:\d+}.zip", download_export)
-    r.add_get("/api/v1/audit", audit_entries)
-    r.add_get("/api/v1/audit/verify", audit_verify)

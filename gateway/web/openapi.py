@@ -1,11 +1,13 @@
 """``GET /api/v1/openapi.json``: an OpenAPI 3.1 description of every route.
 
-The API parses JSON bodies by hand (gateway.web.holds_api ``read_json`` and
-its ``_str``/``_time``/``_cameras`` helpers), not with pydantic models, so the
-request schemas below are written out to match those parsers field by field;
-enumerations come from the policy module's own tuples so they cannot drift.
-``tests/test_openapi.py`` checks that the documented (method, path) pairs are
-exactly the routes the app registers.
+The document is built from the one route table (gateway.web.routes): each
+route carries its ``Op`` (what it answers) and its access rule (who may call
+it, gateway.holds.access), so paths, methods and roles cannot drift from what
+the app serves. The API parses JSON bodies by hand (gateway.web.holds_api
+``read_json`` and its ``_str``/``_time``/``_cameras`` helpers), so the request
+schemas below are written out to match those parsers field by field;
+enumerations come from the policy module's own tuples and the export's fields
+from ``EXPORT_FIELDS``.
 
 The document itself needs a bearer token like any non-public route: it names
 no secrets, but the public surface of the gateway is the notice, and an API
@@ -14,14 +16,18 @@ description is for API clients, who have tokens.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
-from aiohttp import web
+from ..holds.access import CAMERA, RULES
+from ..holds.access import PUBLIC as PUBLIC_RULE
+from ..holds.rules import EXPORT_FIELDS
+from ..models import ROLES
+from ..policy.loading import GROUNDS, RECIPIENTS
 
-from ..holds import VIEWERS
-from ..holds_service import REQUESTER_ROLES
-from ..policy import GROUNDS, RECIPIENTS
-from .holds_api import AUDIT_READERS
+if TYPE_CHECKING:  # the route table imports this module for its Op
+    from .routes import Route
 
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -42,156 +48,122 @@ ERROR_TEXT = {
 PUBLIC: list = []  # OpenAPI: an empty security requirement list means "no authentication"
 CAMERA_AUTH = [{"cameraToken": []}]
 
-_TIME = {"type": "string", "format": "date-time",
+TIME = {"type": "string", "format": "date-time",
          "description": "RFC 3339 time with an offset, e.g. 2024-05-01T13:00:00Z"}
-_CAMERAS = {"type": "array", "items": {"type": "string"}, "description": "camera ids"}
-_TEXT = {"type": "string", "minLength": 1}
+CAMERAS = {"type": "array", "items": {"type": "string"}, "description": "camera ids"}
+TEXT = {"type": "string", "minLength": 1}
 
 
-def _obj(required: dict, optional: dict | None = None) -> dict:
+def obj(required: dict, optional: dict | None = None) -> dict:
     """A JSON object schema with these required and optional properties."""
     return {"type": "object", "properties": required | (optional or {}),
             "required": list(required)}
 
 
-HOLD_REQUEST = _obj({"cameras": _CAMERAS, "start": _TIME, "end": _TIME,
-                     "incident": _TEXT, "reason": _TEXT})
-HOLD_ACTION = _obj({}, {"note": {"type": "string"}})
-COURT_ORDER = _obj({"reference": _TEXT | {"description": "the court order's reference"}},
+HOLD_REQUEST = obj({"cameras": CAMERAS, "start": TIME, "end": TIME,
+                     "incident": TEXT, "reason": TEXT})
+HOLD_ACTION = obj({}, {"note": {"type": "string"}})
+COURT_ORDER = obj({"reference": TEXT | {"description": "the court order's reference"}},
                    {"note": {"type": "string"}})
-EXPORT_REQUEST = _obj(
-    {"ground": {"type": "string", "enum": list(GROUNDS)},
-     "recipient": {"type": "string", "enum": list(RECIPIENTS)},
-     "reason": _TEXT},
-    {"reference": {"type": "string", "description": "warrant, order or request reference"},
-     "recipient_name": {"type": "string"}, "counsel": {"type": "string"},
-     "cameras": _CAMERAS | {"description": "a subset of the hold's cameras (default: all)"},
-     "start": _TIME, "end": _TIME})
+#: The schema of each export field (EXPORT_FIELDS), as a request sends it.
+EXPORT_FIELD_SCHEMA = {
+    "cameras": CAMERAS | {"description": "a subset of the hold's cameras (default: all)"},
+    "start": TIME, "end": TIME,
+    "ground": {"type": "string", "enum": list(GROUNDS)},
+    "reference": {"type": "string", "description": "warrant, order or request reference"},
+    "recipient": {"type": "string", "enum": list(RECIPIENTS)},
+    "recipient_name": {"type": "string"}, "counsel": {"type": "string"},
+    "reason": TEXT,
+}
+assert set(EXPORT_FIELD_SCHEMA) == set(EXPORT_FIELDS)
+_EXPORT_REQUIRED = ("ground", "recipient", "reason")
+#: Export fields that always have a value of their own type in a response.
+_EXPORT_TYPED = ("cameras", "start", "end", "ground", "recipient")
+EXPORT_REQUEST = obj({k: EXPORT_FIELD_SCHEMA[k] for k in EXPORT_FIELDS if k in _EXPORT_REQUIRED},
+                      {k: EXPORT_FIELD_SCHEMA[k] for k in EXPORT_FIELDS
+                       if k not in _EXPORT_REQUIRED})
 
 
-def _ref(name: str) -> dict:
+def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict) -> dict:
+def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def _param(name: str, where: str, schema: dict, required: bool, description: str) -> dict:
+def param(name: str, where: str, schema: dict, required: bool, description: str) -> dict:
     return {"name": name, "in": where, "required": required, "schema": schema,
             "description": description}
 
 
-HOLD_ID = _param("id", "path", {"type": "integer", "minimum": 0}, True, "hold id")
-EXPORT_ID = _param("id", "path", {"type": "integer", "minimum": 0}, True, "export id")
+HOLD_ID = param("id", "path", {"type": "integer", "minimum": 0}, True, "hold id")
+EXPORT_ID = param("id", "path", {"type": "integer", "minimum": 0}, True, "export id")
 
 
-def _op(summary: str, ok: tuple[int, str, dict], errors: tuple[int, ...] = (),
-        security: list | None = None, roles: tuple[str, ...] = (), body: dict | None = None,
-        params: tuple[dict, ...] = ()) -> dict:
-    """One operation: its success response, the errors it can answer, who may call it."""
-    status, what, content = ok
-    authed = security is None  # the document-wide bearer requirement applies
-    codes = sorted(set(errors) | ({401, 403} if authed and roles else {401} if authed else set()))
-    op: dict = {"summary": summary,
-                "responses": {str(status): {"description": what} | ({"content": content}
-                                                                     if content else {})}}
+@dataclass(frozen=True)
+class Op:
+    """What one route answers, for the OpenAPI document."""
+
+    summary: str
+    ok: tuple[int, str, dict]            # status, description, content
+    errors: tuple[int, ...] = ()
+    body: dict | None = None
+    params: tuple[dict, ...] = ()
+    retry_ok: bool = False               # a retry of the same request answers 200 (push)
+
+
+def operation(op: Op, action: str) -> dict:
+    """The OpenAPI operation of a route: its success, its errors, who may call it."""
+    rule = RULES[action]
+    status, what, content = op.ok
+    authed = rule.roles not in (PUBLIC_RULE, CAMERA)
+    # Anyone signed in, nothing narrowing it: only "no valid token" can refuse.
+    narrowed = authed and (rule.roles != ROLES or rule.decided_by or rule.succeeds is not None)
+    codes = sorted(set(op.errors) | ({401, 403} if narrowed else {401} if authed else set()))
+    out: dict = {"summary": op.summary,
+                 "responses": {str(status): {"description": what} | ({"content": content}
+                                                                      if content else {})}}
     for code in codes:
-        op["responses"][str(code)] = {"$ref": f"#/components/responses/E{code}"}
-    if roles:
-        op["description"] = "Roles: " + ", ".join(roles) + "."
-    if security is not None:
-        op["security"] = security
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": body}
-    if params:
-        op["parameters"] = list(params)
-    return op
+        out["responses"][str(code)] = {"$ref": f"#/components/responses/E{code}"}
+    if narrowed:
+        out["description"] = "Roles: " + ", ".join(rule.who_succeeds) + "."
+    if rule.roles == PUBLIC_RULE:
+        out["security"] = PUBLIC
+    elif rule.roles == CAMERA:
+        out["security"] = CAMERA_AUTH
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": op.body}
+    if op.params:
+        out["parameters"] = list(op.params)
+    if op.retry_ok:  # push is idempotent: a retried upload answers 200 with the stored segment
+        out["responses"]["200"] = {"description": "Already stored (a retry of the same upload)",
+                                   **{k: v for k, v in out["responses"]["201"].items()
+                                      if k == "content"}}
+    return out
 
 
-def _with_retry_response(op: dict) -> dict:
-    """Push is idempotent: a retried upload answers 200 with the stored segment."""
-    op["responses"]["200"] = {"description": "Already stored (a retry of the same upload)",
-                              **{k: v for k, v in op["responses"]["201"].items()
-                                 if k == "content"}}
-    return op
+_TEMPLATE_VAR = re.compile(r"\{(\w+):")
 
 
-def _hold_action(action: str) -> dict:
-    body = COURT_ORDER if action == "court-order" else HOLD_ACTION
-    return _op(f"Hold: {action.replace('-', ' ')} (the hold state machine decides who may)",
-               (200, "The hold after the action", _json(_ref("Hold"))), (400, 404, 409),
-               roles=("director", "staff", "auditor", "admin"), body=_json(body),
-               params=(HOLD_ID,))
+def template(path: str) -> str:
+    """An aiohttp path (``/holds/{id:\\d+}``) as an OpenAPI template (``/holds/{id}``)."""
+    out, i = [], 0
+    while (m := _TEMPLATE_VAR.search(path, i)) is not None:
+        out.append(path[i:m.start()] + "{" + m.group(1) + "}")
+        depth, j = 1, m.end()
+        while depth:  # skip the regex, which may hold braces of its own ({32})
+            depth += {"{": 1, "}": -1}.get(path[j], 0)
+            j += 1
+        i = j
+    return "".join(out) + path[i:]
 
 
-def operations() -> dict[str, dict[str, dict]]:
-    """``{path: {method: operation}}`` for every route the gateway registers."""
-    holds = "/api/v1/holds/{id}"
-    ops: dict[str, dict[str, dict]] = {
-        "/healthz": {"get": _op("Health check", (200, "Up", _json(
-            _obj({"status": {"const": "ok"}}))), security=PUBLIC)},
-        "/notice": {"get": _op("Public notice about the cameras (HTML)",
-                               (200, "The notice page", {"text/html": {}}), security=PUBLIC)},
-        "/notice/signage": {"get": _op("Printable signs (HTML)",
-                                       (200, "One sign per policy", {"text/html": {}}),
-                                       security=PUBLIC)},
-        "/metrics": {"get": _op("Prometheus metrics", (200, "Prometheus text format",
-                                                       {"text/plain": {}}))},
-        OPENAPI_PATH: {"get": _op("This OpenAPI document",
-                                  (200, "OpenAPI 3.1 document", _json({"type": "object"})))},
-        "/api/v1/cameras/{camera}/segments": {"post": _with_retry_response(_op(
-            "Camera push: store one video segment (masked, encrypted, deleted at its deadline)",
-            (201, "Stored", _json(_ref("Segment"))), (400, 401, 404, 413, 415, 503, 507),
-            security=CAMERA_AUTH,
-            body={"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
-                  "video/mp2t": {"schema": {"type": "string", "contentMediaType": "video/mp2t"}}},
-            params=(_param("camera", "path", {"type": "string"}, True, "camera id"),
-                    _param("X-Segment-Start", "header", _TIME, False,
-                           "time of the first frame"))))},
-        "/api/v1/holds": {
-            "post": _op("Request a preservation hold", (201, "The hold requested",
-                                                        _json(_ref("Hold"))), (400, 404, 409),
-                        roles=REQUESTER_ROLES, body=_json(HOLD_REQUEST)),
-            "get": _op("List holds", (200, "Holds", _json(_obj({"holds": {
-                "type": "array", "items": _ref("Hold")}}))),
-                roles=("director", "staff", "auditor"))},
-        holds: {"get": _op("One hold with its exports", (200, "The hold", _json(_ref("Hold"))),
-                           (400, 404), roles=("director", "staff", "auditor"),
-                           params=(HOLD_ID,))},
-        f"{holds}/segments": {"get": _op(
-            "The segments a hold preserves", (200, "Segments", _json(_obj({"segments": {
-                "type": "array", "items": _ref("HeldSegment")}}))), (400, 404),
-            roles=("director", "staff"), params=(HOLD_ID,))},
-        f"{holds}/exports": {"post": _op(
-            "Build a signed disclosure package from a hold", (201, "The export",
-                                                              _json(_ref("Export"))),
-            (400, 404, 409), roles=("director",), body=_json(EXPORT_REQUEST),
-            params=(HOLD_ID,))},
-        "/api/v1/exports/{id}.zip": {"get": _op(
-            "Download an export package", (200, "The package", {"application/zip": {}}),
-            (400, 404, 410), roles=("director",), params=(EXPORT_ID,))},
-        "/api/v1/segments/{id}/video": {"get": _op(
-            "View one segment: decrypted, masked MP4 (audited)",
-            (200, "The video", {"video/mp4": {}}), (400, 404), roles=VIEWERS,
-            params=(_param("id", "path", {"type": "string", "pattern": "^[0-9a-f]{32}$"}, True,
-                           "segment id"),
-                    _param("reason", "query", _TEXT, True, "why it is viewed (audited)")))},
-        "/api/v1/audit": {"get": _op(
-            "Audit log entries after a sequence number (at most 1000)",
-            (200, "Entries", _json(_obj({"entries": {"type": "array", "items": _ref(
-                "AuditEntry")}}))), (400,), roles=AUDIT_READERS,
-            params=(_param("since", "query", {"type": "integer", "minimum": 0}, False,
-                           "audit seq to start after (default 0)"),))},
-        "/api/v1/audit/verify": {"get": _op(
-            "Verify the audit log's hash chain", (200, "The result", _json(_obj(
-                {"ok": {"type": "boolean"}, "entries": {"type": "integer"}},
-                {"head": {"type": ["string", "null"]},
-                 "first_bad_seq": {"type": ["integer", "null"]},
-                 "problem": {"type": ["string", "null"]}}))), roles=AUDIT_READERS)},
-    }
-    for action in ("approve", "deny", "release", "renew", "court-order"):
-        ops[f"{holds}/{action}"] = {"post": _hold_action(action)}
+def operations(routes: Sequence["Route"]) -> dict[str, dict[str, dict]]:
+    """``{path: {method: operation}}`` for every route of the table."""
+    ops: dict[str, dict[str, dict]] = {}
+    for r in routes:
+        ops.setdefault(template(r.path), {})[r.method.lower()] = operation(r.doc, r.action)
     return ops
 
 
@@ -199,35 +171,32 @@ def _schemas() -> dict:
     nullable_time = {"type": ["string", "null"], "format": "date-time"}
     nullable_text = {"type": ["string", "null"]}
     return {
-        "Error": _obj({"error": _obj({"code": {"type": "string"},
+        "Error": obj({"error": obj({"code": {"type": "string"},
                                       "message": {"type": "string"}})}),
-        "Segment": _obj({"id": {"type": "string"}, "camera": {"type": "string"},
-                         "start": _TIME, "end": _TIME, "deadline": _TIME,
+        "Segment": obj({"id": {"type": "string"}, "camera": {"type": "string"},
+                         "start": TIME, "end": TIME, "deadline": TIME,
                          "bytes": {"type": "integer"}}),
-        "HeldSegment": _obj({"id": {"type": "string"}, "camera": {"type": "string"},
-                             "start": _TIME, "end": _TIME, "video": {"type": "string"}}),
-        "Hold": _obj({"id": {"type": "integer"}, "state": {"type": "string"},
-                      "cameras": _CAMERAS, "start": _TIME, "end": _TIME},
+        "HeldSegment": obj({"id": {"type": "string"}, "camera": {"type": "string"},
+                             "start": TIME, "end": TIME, "video": {"type": "string"}}),
+        "Hold": obj({"id": {"type": "integer"}, "state": {"type": "string"},
+                      "cameras": CAMERAS, "start": TIME, "end": TIME},
                      {k: nullable_text for k in ("incident", "reason", "requested_by",
                                                  "decided_by", "court_order", "note")}
                      | {k: nullable_time for k in ("requested_at", "grace_until", "decided_at",
                                                    "review_at", "ended_at", "preserves_until")}
-                     | {"exports": {"type": "array", "items": _ref("Export")},
+                     | {"exports": {"type": "array", "items": ref("Export")},
                         "segments_kept": {"type": "integer"},
                         "segments_already_destroyed": {"type": "integer"},
                         "warning": {"type": "string"}}),
-        "Export": _obj({"id": {"type": "integer"}, "hold": {"type": "integer"},
+        "Export": obj({"id": {"type": "integer"}, "hold": {"type": "integer"},
                         "state": {"type": "string"}, "download": nullable_text},
-                       {"cameras": _CAMERAS, "start": _TIME, "end": _TIME,
-                        "ground": {"type": "string", "enum": list(GROUNDS)},
-                        "recipient": {"type": "string", "enum": list(RECIPIENTS)},
-                        "clips": {"type": ["integer", "null"]},
-                        "bytes": {"type": ["integer", "null"]}}
-                       | {k: nullable_text for k in ("reference", "recipient_name", "counsel",
-                                                     "reason", "decided_by",
-                                                     "manifest_sha256")}
+                       {k: (EXPORT_FIELD_SCHEMA[k] if k in _EXPORT_TYPED else nullable_text)
+                        for k in EXPORT_FIELDS}
+                       | {"clips": {"type": ["integer", "null"]},
+                          "bytes": {"type": ["integer", "null"]}}
+                       | {k: nullable_text for k in ("decided_by", "manifest_sha256")}
                        | {k: nullable_time for k in ("created_at", "expires_at")}),
-        "AuditEntry": _obj({"seq": {"type": "integer"}, "at": _TIME,
+        "AuditEntry": obj({"seq": {"type": "integer"}, "at": TIME,
                             "actor": {"type": "string"}, "role": {"type": "string"},
                             "action": {"type": "string"}, "object": {"type": "string"},
                             "reason": {"type": "string"}, "detail": {"type": "object"},
@@ -235,9 +204,8 @@ def _schemas() -> dict:
     }
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict:
-    """The whole OpenAPI 3.1 document (pure: built from the tables above)."""
+def openapi_document(routes: Sequence["Route"]) -> dict:
+    """The whole OpenAPI 3.1 document (pure: built from the route table)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -251,7 +219,7 @@ def openapi_document() -> dict:
                                 "and destroys it at its retention deadline. Every error "
                                 "body is {\"error\": {\"code\", \"message\"}}."},
         "security": [{"bearerAuth": []}],
-        "paths": operations(),
+        "paths": operations(routes),
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer",
@@ -260,16 +228,7 @@ def openapi_document() -> dict:
                                 "description": "the camera's push token (push_token_file)"},
             },
             "schemas": _schemas(),
-            "responses": {f"E{code}": {"description": text, "content": _json(_ref("Error"))}
+            "responses": {f"E{code}": {"description": text, "content": json_content(ref("Error"))}
                           for code, text in ERROR_TEXT.items()},
         },
     }
-
-
-async def openapi_view(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
-
-
-def setup_openapi(app: web.Application) -> None:
-    """Add GET /api/v1/openapi.json (bearer token required, as the auth middleware decides)."""
-    app.router.add_get(OPENAPI_PATH, openapi_view)

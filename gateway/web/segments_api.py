@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import holds_service as hs
-from ..models import ROLES, Actor
-from .auth import require
-from .keys import SERVICES
+from ..holds import service as hs
+from .appkeys import RUNTIME
+from .auth import caller
 
 
 async def segment_video(request: web.Request) -> web.Response:
-    # Any signed-in role gets this far; view_segment says which roles the camera's
-    # policy lets view, so the refusal names the rule that applies.
-    ident = require(request, *ROLES)
-    seg, data = await hs.view_segment(request.app[SERVICES], Actor(ident.name, ident.role),
+    # Any signed-in role gets this far (access.RULES["footage.view"]); view_segment says
+    # which roles the camera's policy lets view, so the refusal names the rule that applies.
+    seg, data = await hs.view_segment(request.app[RUNTIME], caller(request),
                                       request.match_info["id"], request.query.get("reason", ""))
     return web.Response(body=data, content_type="video/mp4", headers={
         "Cache-Control": "no-store",
         "Content-Disposition": f'inline; filename="{seg.camera}-{seg.uid}.mp4"'})
-
-
-def setup_segments_api(app: web.Application) -> None:
-    app.router.add_get(r"/api/v1/segments/{id:[0-9a-f]{32}}/video", segment_video)

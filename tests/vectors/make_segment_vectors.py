@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/vectors/make_segment_vectors.py
 
-Every input is fixed, so the output is deterministic; tests/test_segment_format.py
+Every input is fixed, so the output is deterministic; tests/vault/test_segment_format.py
 checks the file against the implementation and against an independent decoder
 written from docs/segment-format.md. Changing this file's output is a format
 change: bump the version in the spec instead.

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.web.accesslog import PrivateAccessLogger
-from gateway.web.keys import SERVICES
+from gateway.web.appkeys import RUNTIME as SERVICES
 
 from uienv import add_people, new_clock, write_settings
 

@@ -46,17 +46,18 @@ def server(tmp_path_factory):
     srv = LiveServer(tmp_path_factory.mktemp("ui"))
     cam = srv.svc.settings.camera("reading")
     from uienv import RETENTION_S, clip
-    from gateway.purger import purge_once
+    from gateway.segments.ingest import ingest
+    from gateway.segments.purge import purge_once
     # The entrance camera's footage from three days ago reaches its deadline and is destroyed
     # (purge receipts, the compliance chart), then the day goes on.
     lobby = srv.svc.settings.camera("lobby")
     for i, due_in in enumerate((10, 40, 90, 150, 240)):
-        srv.call(srv.svc.ingest(lobby, clip(20 + i), start_hint_us=srv.clock.now_us()
+        srv.call(ingest(srv.svc, lobby, clip(20 + i), start_hint_us=srv.clock.now_us()
                                 - (RETENTION_S + 1 - due_in) * US))
     srv.clock.advance(300)
     srv.call(purge_once(srv.svc))
     # Twelve consecutive seconds of real, masked H.264 ending a minute ago.
-    srv.segments = [srv.call(srv.svc.ingest(cam, clip(i), start_hint_us=srv.clock.now_us()
+    srv.segments = [srv.call(ingest(srv.svc, cam, clip(i), start_hint_us=srv.clock.now_us()
                                             - (72 - i) * US)) for i in range(12)]
     yield srv
     srv.close()

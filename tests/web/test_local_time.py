@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import humanize, timeline
+from gateway import humanize
+from gateway.segments import timeline
 from gateway.clock import US
 from gateway.config import parse_settings
 from gateway.errors import ConfigError
 from gateway.models import Hold, PurgeReceipt, Segment
-from gateway.sessions import LoginLimiter
+from gateway.users.sessions import LoginLimiter
 
 T = 1_764_590_400 * US  # Mon 1 Dec 2025 12:00 UTC
 
@@ -99,7 +100,7 @@ def test_login_limiter_counts_per_key_within_its_window_and_stays_bounded():
 
 def test_the_report_shows_the_library_s_local_time(tmp_path):
     from gateway.catalog import Catalog
-    from gateway.report import build_report
+    from gateway.policy.report import build_report
     settings = parse_settings({"storage": {"path": str(tmp_path)},
                                "library": {"timezone": "America/Chicago"}})
     db = Catalog.open(settings.catalog_path)

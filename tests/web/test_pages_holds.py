@@ -10,7 +10,7 @@ import pytest
 from gateway.app import create_app
 from gateway.catalog import holds as holds_sql
 from gateway.clock import US
-from gateway.purger import purge_once
+from gateway.segments.purge import purge_once
 
 from uienv import RETENTION_S, Browserless, add_people, new_clock, write_settings
 
@@ -97,7 +97,7 @@ async def test_court_order_export_and_download_from_the_pages(people):
                                                "court_order", "recipient_name": "County PD",
                                                "reason": "court order served", "reference": ""})
     assert resp.status == 303 and resp.headers["Location"] == "/holds/1?done=export"
-    for task in list(dana.app[__import__("gateway.web.pages.table", fromlist=["x"])
+    for task in list(dana.app[__import__("gateway.web.pages.site", fromlist=["x"])
                               .EXPORT_TASKS]):
         await task
     page = await (await dana.get("/holds/1")).text()

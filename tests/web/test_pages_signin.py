@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import users
+from gateway.users import service as users
 from gateway.app import create_app
 from gateway.catalog import audit_log, sessions as sessions_sql
 from gateway.clock import US

@@ -10,7 +10,7 @@ import functools
 import re
 from pathlib import Path
 
-from gateway import users
+from gateway.users import service as users
 from gateway.clock import US, FakeClock
 from gateway.config import parse_settings
 
@@ -108,7 +108,7 @@ class Browserless:
 
     @property
     def svc(self):
-        from gateway.web.keys import SERVICES
+        from gateway.web.appkeys import RUNTIME as SERVICES
         return self.app[SERVICES]
 
     async def login(self, name: str, password: str = PASSWORD, **extra):
@@ -144,5 +144,6 @@ class Browserless:
         return await self.client.post(path, data=data, allow_redirects=False, **kw)
 
     async def ingest(self, camera: str, start_us: int, seed: int = 0):
-        return await self.svc.ingest(self.svc.settings.camera(camera), clip(seed),
-                                     start_hint_us=start_us)
+        from gateway.segments.ingest import ingest
+        return await ingest(self.svc, self.svc.settings.camera(camera), clip(seed),
+                            start_hint_us=start_us)

@@ -8,18 +8,20 @@ import av
 import cv2
 from aiohttp import web
 
-from ... import holds_service as hs
-from ... import humanize, timeline
+from ... import humanize
 from ...catalog import browse, holds as holds_sql
+from ...catalog.segments import camera_stats
 from ...clock import US
 from ...errors import BadRequest, Forbidden, GatewayError, NotFound
-from ...holds import VIEWERS, check_view
-from ...models import ROLES
-from ...notice import area_title, describe_masks
-from ...policy import retention_seconds
-from ..keys import SETTINGS
+from ...holds import service as hs
+from ...holds.access import HOLD_READERS, REQUESTERS, VIEWERS
+from ...holds.lookups import roles_for
+from ...holds.rules import check_view
+from ...policy.loading import retention_seconds
+from ...policy.notice import area_title, describe_masks
+from ...segments import timeline
+from ..appkeys import SETTINGS
 from .common import actor, local_time, now_us, render, svc, tz
-from .table import Route
 
 #: At most this many segments are grouped into a timeline (the newest, if more).
 MAX_TIMELINE_SEGMENTS = 5000
@@ -38,7 +40,7 @@ def _camera(request: web.Request):
 
 
 def _view_roles(request, camera_id: str) -> tuple[str, ...]:
-    return hs._roles(svc(request), [camera_id], "view")
+    return roles_for(svc(request), [camera_id], "view")
 
 
 def _may_view(request, seg, live) -> bool:
@@ -59,7 +61,7 @@ def _masks_svg(cam, width: int, height: int) -> list[dict]:
 async def cameras_page(request: web.Request) -> web.Response:
     s = svc(request)
     who = actor(request)
-    stats = {c.camera: c for c in await s.catalog.read(hs.seg_sql.camera_stats)}
+    stats = {c.camera: c for c in await s.catalog.read(camera_stats)}
     live = await s.catalog.run(holds_sql.live_holds)
     show = request.query.get("frame", "")
     reason = request.query.get("reason", "").strip()
@@ -149,13 +151,13 @@ async def timeline_page(request: web.Request) -> web.Response:
         "cam": cam, "area": area_title(s.policies[cam.id], cam.zone),
         "retention": humanize.duration(retention_seconds(cam, s.policies[cam.id])),
         "tl": tl, "start": start, "end": end, "error": error,
-        "can_request": who.role in hs.REQUESTER_ROLES, "can_play": can_play,
+        "can_request": who.role in REQUESTERS, "can_play": can_play,
         "cameras": request.app[SETTINGS].cameras, "hold_form": {
             # A request names the incident's minutes, not the whole view: the last 30 min.
             "cameras": [cam.id], "start": humanize.to_input(
                 max(start, min(end, now) - HOLD_FORM_DEFAULT_US), tz(request)),
             "end": humanize.to_input(min(end, now), tz(request)), "incident": "", "reason": ""},
-        "show_hold_text": who.role in hs.HOLD_READERS,
+        "show_hold_text": who.role in HOLD_READERS,
     })
 
 
@@ -196,11 +198,3 @@ async def play_page(request: web.Request) -> web.Response:
         "to_value": humanize.to_input(end, tz(request)), "start": start, "end": end,
     }, status=400 if error and q.get("submitted") else 200, script=bool(clips))
 
-
-VIEWING = frozenset(VIEWERS)
-ROUTES = [
-    Route("GET", "/cameras", cameras_page, frozenset(ROLES)),
-    Route("GET", "/cameras/{camera}", timeline_page, frozenset({"director", "staff", "auditor"})),
-    Route("GET", "/cameras/{camera}/frame.jpg", frame_image, VIEWING),
-    Route("GET", "/cameras/{camera}/play", play_page, VIEWING),
-]

@@ -11,7 +11,7 @@ from ... import humanize
 from ...errors import BadRequest
 from ...models import Actor
 from ..auth import IDENTITY, SESSION
-from ..keys import CLOCK, SERVICES, SETTINGS
+from ..appkeys import CLOCK, RUNTIME, SETTINGS
 
 #: The pages' Content-Security-Policy: nothing but our own CSS, images, media and forms.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
@@ -39,7 +39,7 @@ def actor(request: web.Request) -> Actor:
 
 
 def svc(request: web.Request):
-    return request.app[SERVICES]
+    return request.app[RUNTIME]
 
 
 def tz(request: web.Request) -> str:

@@ -9,16 +9,16 @@ import asyncio
 
 from aiohttp import web
 
-from ... import holds_service as hs
 from ...catalog import exports as exp_sql, holds as holds_sql
+from ...catalog.segments import segments_in_window
 from ...errors import BadRequest, GatewayError, NotFound
-from ...holds import ExportRequest  # noqa: F401  (the fields the export form fills)
-from ...models import ROLES
-from ...notice import GROUND_TEXT, RECIPIENT_TEXT
-from ...policy import GROUNDS, RECIPIENTS
-from ..keys import SETTINGS
+from ...holds import exports as hx, service as hs
+from ...holds.lookups import counsel_required, roles_for
+from ...policy.loading import GROUNDS, RECIPIENTS
+from ...policy.notice import GROUND_TEXT, RECIPIENT_TEXT
+from ..appkeys import SETTINGS
 from .common import actor, field, form, local_time, now_us, render, see_other, svc
-from .table import EXPORT_PROGRESS, EXPORT_TASKS, Route
+from .site import EXPORT_PROGRESS, EXPORT_TASKS
 
 STATE_TEXT = {"requested": "Waiting for a decision", "active": "Preserved (approved)",
               "denied": "Denied", "lapsed": "Lapsed (no decision in time)",
@@ -66,7 +66,7 @@ def _decorate(request, h, approvers: tuple[str, ...]) -> dict:
 async def holds_page(request: web.Request) -> web.Response:
     s = svc(request)
     holds = await hs.list_holds(s, actor(request))
-    rows = [_decorate(request, h, hs._roles(s, h.cameras, "holds")) for h in holds]
+    rows = [_decorate(request, h, roles_for(s, h.cameras, "holds")) for h in holds]
     return render(request, "holds.html", {
         "waiting": [r for r in rows if r["h"].state == "requested"],
         "active": [r for r in rows if r["h"].state == "active"],
@@ -121,10 +121,10 @@ async def hold_page(request: web.Request, *, error: str | None = None, status: i
                     export_values: dict | None = None) -> web.Response:
     s = svc(request)
     h = await hs.get_hold(s, actor(request), _hold_id(request))
-    row = _decorate(request, h, hs._roles(s, h.cameras, "holds"))
+    row = _decorate(request, h, roles_for(s, h.cameras, "holds"))
     exports = await s.catalog.run(exp_sql.exports_of_hold, h.id)
-    disclosers = hs._roles(s, h.cameras, "disclosures")
-    kept = await s.catalog.read(hs.seg_sql.segments_in_window, list(h.cameras), h.start_us,
+    disclosers = roles_for(s, h.cameras, "disclosures")
+    kept = await s.catalog.read(segments_in_window, list(h.cameras), h.start_us,
                                 h.end_us)
     destroyed = await s.catalog.read(holds_sql.destroyed_in_window, list(h.cameras), h.start_us,
                                      h.end_us)
@@ -140,7 +140,7 @@ async def hold_page(request: web.Request, *, error: str | None = None, status: i
         "done": ("The export is ready: download it below." if request.query.get("done") ==
                  "export" and not building else DONE_TEXT.get(request.query.get("done", ""))),
         "ground_text": GROUND_TEXT, "recipient_text": RECIPIENT_TEXT,
-        "counsel_required": hs._counsel_required(s, h.cameras),
+        "counsel_required": counsel_required(s, h.cameras),
     }, status=status)
 
 
@@ -193,7 +193,7 @@ async def start_export(request: web.Request) -> web.Response:
 
     async def build():
         try:
-            return await hs.create_export(
+            return await hx.create_export(
                 s, hold_id, who,
                 ground=field(data, "ground", required=True, what="the ground"),
                 reference=field(data, "reference", what="the reference", max_len=200),
@@ -220,14 +220,3 @@ async def start_export(request: web.Request) -> web.Response:
             raise err
     raise see_other(f"/holds/{hold_id}?done=export")
 
-
-HOLD_PEOPLE = frozenset({"director", "staff", "auditor"})
-#: Any signed-in role reaches the handler; the camera's policy (approvers) decides.
-DECIDERS = frozenset(ROLES)
-ROUTES = [
-    Route("GET", "/holds", holds_page, HOLD_PEOPLE),
-    Route("POST", "/holds", request_hold, frozenset(hs.REQUESTER_ROLES)),
-    Route("GET", r"/holds/{id}", hold_view, HOLD_PEOPLE),
-    Route("POST", r"/holds/{id}/action", hold_action, DECIDERS),
-    Route("POST", r"/holds/{id}/export", start_export, DECIDERS),
-]

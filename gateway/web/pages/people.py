@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ... import users
 from ...catalog import sessions as sessions_sql, users as users_sql
 from ...errors import GatewayError
 from ...models import ROLES
-from ..keys import CATALOG, CLOCK
+from ...users import service as users
+from ..appkeys import CATALOG, CLOCK
 from .common import ROLE_TEXT, actor, field, form, render, see_other
-from .table import Route
 
 DONE_TEXT = {"added": "The user was added.", "password": "The password was reset; the "
              "user's sessions ended.", "revoked": "The user's API tokens were revoked."}
@@ -78,11 +77,3 @@ async def revoke_tokens(request: web.Request) -> web.Response:
                               request.match_info["name"], actor(request))
     raise see_other("/users?done=revoked")
 
-
-ADMIN = frozenset({"admin"})
-ROUTES = [
-    Route("GET", "/users", users_view, ADMIN),
-    Route("POST", "/users", add_user, ADMIN),
-    Route("POST", "/users/{name}/password", reset_password, ADMIN),
-    Route("POST", "/users/{name}/revoke-tokens", revoke_tokens, ADMIN),
-]

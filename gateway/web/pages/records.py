@@ -9,13 +9,13 @@ from aiohttp import web
 from ... import humanize
 from ...audit import verify as verify_chain
 from ...catalog import audit_log, browse, holds as holds_sql
-from ...catalog.segments import camera_stats, due_plan
+from ...catalog.segments import camera_stats
 from ...clock import US
 from ...errors import BadRequest
-from ...report import approx, lag_histogram, percentile, svg_bars
-from ..keys import SETTINGS
+from ...policy.report import approx, lag_histogram, percentile, svg_bars
+from ...segments.purge import due_plan
+from ..appkeys import SETTINGS
 from .common import local_time, now_us, render, svc
-from .table import Route
 
 PAGE = 100
 ACTION_TEXT = {
@@ -158,10 +158,3 @@ async def compliance_page(request: web.Request) -> web.Response:
             "requested", "active", "denied", "lapsed", "released", "expired")],
     })
 
-
-RECORD_READERS = frozenset({"director", "auditor"})
-ROUTES = [
-    Route("GET", "/audit", audit_page, RECORD_READERS),
-    Route("GET", "/receipts", receipts_page, RECORD_READERS),
-    Route("GET", "/compliance", compliance_page, frozenset({"director", "auditor", "admin"})),
-]

@@ -6,14 +6,12 @@ import secrets
 
 from aiohttp import web
 
-from ... import holds_service as hs
-from ... import sessions
 from ...errors import RateLimited, Unauthorized
-from ...models import ROLES
-from ..auth import IDENTITY, PUBLIC, SESSION, SESSION_COOKIE
-from ..keys import CATALOG, CLOCK, SETTINGS
+from ...holds import service as hs
+from ...users import sessions
+from ..appkeys import CATALOG, CLOCK, SETTINGS
+from ..auth import IDENTITY, SESSION, SESSION_COOKIE
 from .common import field, form, render, see_other, svc
-from .table import Route
 
 LOGIN_COOKIE = "fgw_login"  # the sign-in form's own CSRF token (there is no session yet)
 LIMITER: web.AppKey[sessions.LoginLimiter] = web.AppKey("login_limiter", sessions.LoginLimiter)
@@ -112,11 +110,3 @@ async def logout(request: web.Request) -> web.Response:
     resp.del_cookie(SESSION_COOKIE, path="/")
     raise resp
 
-
-ALL = frozenset(ROLES)
-ROUTES = [
-    Route("GET", "/", home, PUBLIC),
-    Route("GET", "/login", login_form, PUBLIC),
-    Route("POST", "/login", login_submit, PUBLIC),
-    Route("POST", "/logout", logout, ALL),
-]

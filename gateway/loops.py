@@ -1,0 +1,93 @@
+"""The background loops: purge (with hold expiry), stats and key epochs.
+
+Each is one ``cleanup_ctx`` entry of the app (gateway.app) and sleeps through
+the injected clock, so a test with a ``FakeClock`` drives it by advancing time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .catalog import holds as holds_sql
+from .catalog import segments as seg_sql
+from .clock import US
+from .holds.service import tick as holds_tick
+from .keys.epochs import retire_keks, rotate_if_due
+from .runtime import Runtime
+from .segments import rules
+from .segments.purge import purge_once
+from .segments.stats import refresh_stats
+from .users.sessions import expire_sessions
+
+log = logging.getLogger(__name__)
+
+#: The purge looks again at least this often, whatever the plan says (clock jumps, edits by hand).
+MAX_SLEEP_S = 30.0
+#: After a failed pass.
+RETRY_S = 5.0
+STATS_INTERVAL_S = 10.0
+KEYS_CHECK_INTERVAL_S = 300.0
+#: The whole audit chain is verified once an hour; new entries on every stats pass.
+AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
+
+
+async def purge_loop(svc: Runtime, wake: asyncio.Event) -> None:
+    """Sleep until the next deadline, purge, repeat. Errors are logged and retried."""
+    while True:
+        wake.clear()  # before looking, so a wake-up during the pass is not lost
+        try:
+            delay = await purge_pass(svc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("purge pass failed; retrying in %.0f s", RETRY_S)
+            delay = RETRY_S
+        await svc.clock.wait(wake, delay)
+
+
+async def purge_pass(svc: Runtime) -> float:
+    """Expire/lapse holds, purge what is due; the seconds until the next look."""
+    # Holds first: one that lapsed or expired releases its footage in this same pass.
+    await holds_tick(svc)
+    started = svc.clock.now_us()
+    out = await purge_once(svc)
+    now = svc.clock.now_us()
+    # From the pass's start: whatever fell due during the pass is looked at now.
+    nxt = await svc.catalog.run(seg_sql.next_deadline_after, started)
+    holds = await svc.catalog.run(holds_sql.live_holds)
+    wake_at = rules.next_wake(nxt, holds, now, MAX_SLEEP_S)
+    if out.next_release_us is not None:
+        wake_at = max(now, min(wake_at, out.next_release_us))
+    return max(0.0, (wake_at - svc.clock.now_us()) / US)
+
+
+async def periodic(svc: Runtime, interval_s: float, fn) -> None:
+    """Call ``fn()`` every ``interval_s``; a failure is logged and the loop goes on."""
+    while True:
+        await svc.clock.wait(None, interval_s)
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+
+async def stats_loop(svc: Runtime) -> None:
+    ticks = 0
+
+    async def refresh() -> None:
+        nonlocal ticks
+        ticks += 1  # the whole audit chain once an hour, new entries every pass
+        await refresh_stats(svc, full_audit=ticks % AUDIT_FULL_EVERY == 0)
+        # Timed-out web sessions leave the catalog (each is refused on use anyway).
+        await expire_sessions(svc.catalog, svc.clock, svc.settings.sessions)
+    await periodic(svc, STATS_INTERVAL_S, refresh)
+
+
+async def keys_loop(svc: Runtime) -> None:
+    async def rotate_and_retire() -> None:
+        await rotate_if_due(svc)
+        await retire_keks(svc)
+    await periodic(svc, KEYS_CHECK_INTERVAL_S, rotate_and_retire)

@@ -1,0 +1,73 @@
+"""The shared resources every operation runs on: no operations live here.
+
+A ``Runtime`` is the catalog (one writer thread, one reader), the key ring,
+the storage, the cameras' policies, the clock, the metrics and the media
+thread pool. The server opens one at start-up; the CLI opens one per command.
+The operations are module functions that take it as their first argument:
+``gateway.segments`` (ingest, read, purge, stats), ``gateway.holds``,
+``gateway.keys``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from .catalog import AsyncCatalog, Catalog
+from .clock import Clock
+from .config import CameraSettings, Settings
+from .metrics import Metrics
+from .policy.loading import Policy, retention_seconds
+from .vault.keyring import KeyRing
+from .vault.storage import LocalStorage, Storage
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    catalog: AsyncCatalog
+    keyring: KeyRing
+    storage: Storage
+    policies: dict[str, Policy]   # camera id -> its policy
+    clock: Clock
+    metrics: Metrics
+    pool: ThreadPoolExecutor      # video, crypto and hashing: never on the event loop
+    wake_purger: asyncio.Event | None = None
+    #: (seq, hash) up to which the audit chain was last verified (gateway.segments.stats).
+    audit_ok_upto: tuple[int, str] | None = None
+
+    async def cpu(self, fn, *args):
+        """Run ``fn(*args)`` in the media pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def retention_s(self, camera: CameraSettings) -> int:
+        return retention_seconds(camera, self.policies[camera.id])
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Policy],
+                       metrics: Metrics, *, server: bool,
+                       wake_purger: asyncio.Event | None = None) -> AsyncIterator[Runtime]:
+    """The runtime on the catalog, key ring and storage; closed on exit.
+
+    ``server=True`` (the gateway itself) creates what is missing; the app then
+    runs the start-up recovery (gateway.segments.recovery). The CLI passes
+    False: the key ring must exist, and no recovery runs because a running
+    server may own in-flight files.
+    """
+    if server:
+        settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keyring = KeyRing.open(settings.keyring_path, create=server, clock=clock)
+    catalog = Catalog.open(settings.catalog_path)
+    storage = LocalStorage(settings.storage_path)
+    db = AsyncCatalog(catalog)
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
+    try:
+        yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
+                      wake_purger)
+    finally:
+        pool.shutdown(wait=True)
+        db.close()

@@ -1,0 +1,102 @@
+"""Applies retention plans: crypto-shreds due segments on time and proves it.
+
+Procedure per segment (docs/storage.md): erase the wrapped data key and mark
+the row shredded (one transaction) -> checkpoint the WAL so the key leaves no
+copy in the database files -> unlink the ciphertext and fsync the directory ->
+replace the row by a purge receipt (with its audit entry). A crash between any
+two steps is finished by ``gateway.segments.recovery`` at the next start.
+
+The decision is ``rules.plan_purge`` (pure); ``due_plan`` applies it to every
+due row for the metrics, ``purge --dry-run`` and the report, and ``purge_once``
+applies it page by page and acts on it. The loop that calls ``purge_once`` is
+in ``gateway.loops``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..catalog import Catalog
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
+from ..clock import US
+from ..crashpoints import crash_point
+from ..models import Segment
+from ..runtime import Runtime
+from . import rules
+from .receipts import finish_purge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PurgeOutcome:
+    destroyed: list[Segment] = field(default_factory=list)
+    kept: int = 0
+    next_release_us: int | None = None  # when the first kept segment stops being preserved
+
+
+def _shred_batch(db: Catalog, segs: list[Segment], now_us: int) -> list[Segment]:
+    done = []
+    for seg in segs:
+        if seg_sql.shred(db, seg.id, now_us):
+            done.append(Segment(**{**seg.__dict__, "state": "shredded", "shredded_us": now_us}))
+    db.checkpoint()
+    return done
+
+
+def due_plan(db: Catalog, now_us: int) -> rules.PurgePlan:
+    """The purge plan for everything due now: exactly what the next purge pass does."""
+    holds = holds_sql.live_holds(db)
+    destroy: list[Segment] = []
+    kept: list[rules.Kept] = []
+    for page in seg_sql.iter_due(db, now_us):
+        plan = rules.plan_purge(page, holds, now_us)
+        destroy += plan.destroy
+        kept += plan.kept
+    return rules.PurgePlan(tuple(destroy), tuple(kept))
+
+
+async def purge_once(svc: Runtime) -> PurgeOutcome:
+    """Destroy every segment that is due now and not preserved by a live hold."""
+    now = svc.clock.now_us()
+    out = PurgeOutcome()
+    # First, purges a failed unlink left half-done (key already erased): finish them.
+    for seg in await svc.catalog.run(seg_sql.shredded_segments):
+        await _unlink_and_receipt(svc, seg, out)
+    holds = await svc.catalog.run(holds_sql.live_holds)
+    cursor = seg_sql.DUE_START
+    # The same pages as ``due_plan`` (seg_sql.due_page), one writer call each, so
+    # ingest is never held up for a whole pass.
+    while True:
+        page, cursor = await svc.catalog.run(seg_sql.due_page, now, cursor)
+        if not page:
+            break
+        plan = rules.plan_purge(page, holds, now)
+        out.kept += len(plan.kept)
+        for k in plan.kept:
+            if out.next_release_us is None or k.until_us < out.next_release_us:
+                out.next_release_us = k.until_us
+        if not plan.destroy:
+            continue
+        shredded = await svc.catalog.run(_shred_batch, list(plan.destroy), svc.clock.now_us())
+        crash_point("purge.key_erased")
+        for seg in shredded:
+            await _unlink_and_receipt(svc, seg, out)
+    return out
+
+
+async def _unlink_and_receipt(svc: Runtime, seg: Segment, out: PurgeOutcome) -> None:
+    """Steps 3 and 4 of a purge (the key is already erased)."""
+    await svc.cpu(svc.storage.delete, seg.uid)
+    crash_point("purge.unlinked")
+    receipt = await svc.catalog.run(finish_purge, seg, "retention deadline passed")
+    crash_point("purge.receipt")
+    svc.metrics.purged.labels(seg.camera).inc()
+    svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
+    out.destroyed.append(seg)
+    held = receipt.released_us is not None and receipt.released_us > seg.deadline_us
+    log.info("destroyed segment %s (camera %s): key erased %.3f s after %s, "
+             "file unlinked, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
+             "the hold that kept it ended" if held else "its deadline")

@@ -1,0 +1,26 @@
+"""The last step of a purge: the row is replaced by its receipt, with an audit entry.
+
+Shared by the purge pass and start-up recovery; neither knows about the other.
+"""
+
+from __future__ import annotations
+
+from ..catalog import Catalog, audit_log
+from ..catalog import holds as holds_sql
+from ..catalog import segments as seg_sql
+from ..models import SYSTEM, PurgeReceipt, Segment
+from . import rules
+
+
+def finish_purge(db: Catalog, seg: Segment, reason: str) -> PurgeReceipt:
+    """Receipt + audit entry, in one transaction; the row goes."""
+    released = rules.released_at(seg, holds_sql.holds_covering(db, seg.camera, seg.start_us,
+                                                                   seg.end_us), seg.shredded_us)
+    with db.tx():
+        receipt = seg_sql.finish_purge(db, seg, reason, released)
+        audit_log.append(db, receipt.destroyed_at_us, SYSTEM.name, SYSTEM.role, "purge",
+                         f"segment:{seg.uid}", reason,
+                         {"camera": seg.camera, "deadline_us": seg.deadline_us,
+                          "released_us": released,
+                          "destroyed_at_us": receipt.destroyed_at_us, "sha256": seg.sha256})
+    return receipt

@@ -1,0 +1,127 @@
+"""HTTP push ingest: ``POST /api/v1/cameras/{camera}/segments``.
+
+Order matters: the camera and its token are checked before a byte of the body
+is read; the body is streamed into memory with a hard cap; nothing is written
+to disk until the video has decoded and been masked (``gateway.segments.ingest``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from ..clock import iso, parse_iso
+from ..config import CAMERA_ID, CameraSettings, Settings
+from ..errors import (
+    BadRequest,
+    Busy,
+    GatewayError,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMedia,
+)
+from ..segments.ingest import ingest_once
+from .appkeys import METRICS, RUNTIME, SETTINGS
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_TYPES = ("video/mp4", "video/mp2t")
+PUSH_TOKENS: web.AppKey[dict[str, str]] = web.AppKey("push_tokens")
+UPLOAD_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("upload_slots")
+
+
+def load_push_tokens(settings: Settings) -> dict[str, str]:
+    """Camera id -> push token, read from the config or the token files (at start-up)."""
+    out: dict[str, str] = {}
+    for cam in settings.cameras:
+        if cam.push_token is not None:
+            out[cam.id] = cam.push_token.get_secret_value()
+        elif cam.push_token_file is not None:
+            try:
+                token = Path(cam.push_token_file).read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise GatewayError(f"camera {cam.id!r}: cannot read push_token_file "
+                                   f"{cam.push_token_file}: {err.strerror}") from None
+            if len(token) < 16:
+                raise GatewayError(f"camera {cam.id!r}: push token in {cam.push_token_file} "
+                                   "is shorter than 16 characters")
+            out[cam.id] = token
+    return out
+
+
+def _check_token(request: web.Request, cam: CameraSettings) -> None:
+    expected = request.app[PUSH_TOKENS].get(cam.id)
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Unauthorized("missing camera push token (Authorization: Bearer <token>)")
+    # Compare in constant time, and do the comparison even when no token is set.
+    ok = hmac.compare_digest(given.strip().encode(), (expected or "\0" * 32).encode())
+    if not ok or expected is None:
+        raise Unauthorized("wrong camera push token")
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(f"segment is {declared} bytes; the limit is {limit} "
+                       "(storage.max_segment_bytes)")
+    buf = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"segment exceeds {limit} bytes (storage.max_segment_bytes)")
+    return bytes(buf)
+
+
+async def push_segment(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    camera_id = request.match_info["camera"]
+    cam = settings.camera(camera_id) if CAMERA_ID.match(camera_id) else None
+    metrics = request.app[METRICS]
+    label = cam.id if cam else "unknown"
+    try:
+        if cam is None:
+            raise NotFound("unknown camera")
+        _check_token(request, cam)
+        ctype = request.content_type
+        if ctype not in ACCEPTED_TYPES:
+            raise UnsupportedMedia(f"Content-Type {ctype!r} is not accepted; send video/mp4 or "
+                                   "video/mp2t")
+        start_hint = None
+        if "X-Segment-Start" in request.headers:
+            try:
+                start_hint = parse_iso(request.headers["X-Segment-Start"])
+            except ValueError:
+                raise BadRequest("X-Segment-Start must be an RFC 3339 time with an offset, e.g. "
+                                 "2026-11-25T13:08:00Z", code="bad_start") from None
+        slots = request.app[UPLOAD_SLOTS]
+        if slots.locked():
+            # Refuse before reading the body: memory stays bounded however many
+            # cameras push at once. The camera keeps the segment and retries.
+            raise Busy(f"{settings.server.max_concurrent_uploads} uploads are already being "
+                       "processed; retry in a few seconds")
+        async with slots:
+            data = await _read_capped(request, settings.storage.max_segment_bytes)
+            if not data:
+                raise UnsupportedMedia("empty body: no video was sent", code="empty")
+            seg, created = await ingest_once(request.app[RUNTIME], cam, data, start_hint)
+    except GatewayError as err:
+        metrics.rejected.labels(label, err.code).inc()
+        raise
+    return web.json_response(
+        {"id": seg.uid, "camera": seg.camera, "start": iso(seg.start_us), "end": iso(seg.end_us),
+         "deadline": iso(seg.deadline_us), "bytes": seg.bytes},
+        status=201 if created else 200,  # 200: a retry of an upload already stored
+    )
+
+
+def setup_push(app: web.Application) -> None:
+    """The camera tokens and the upload slots the push handler needs."""
+    app[PUSH_TOKENS] = load_push_tokens(app[SETTINGS])
+    app[UPLOAD_SLOTS] = asyncio.Semaphore(app[SETTINGS].server.max_concurrent_uploads)
