@@ -40,7 +40,10 @@ def review_s(svc: Runtime, cameras: Sequence[str]) -> int:
 
 
 def grace_s(svc: Runtime, cameras: Sequence[str]) -> int:
-    return min(p.retention.hold_request_grace_s for p in policies_of(svc, cameras))
+    pols = policies_of(svc, cameras)
+    if not pols:
+        raise BadRequest("a hold names at least one camera", code="bad_cameras")
+    return min(p.retention.hold_request_grace_s for p in pols)
 
 
 def disclosure_allowed(svc: Runtime, camera: str, recipient: str, ground: str) -> bool:

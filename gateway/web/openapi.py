@@ -60,7 +60,7 @@ def obj(required: dict, optional: dict | None = None) -> dict:
             "required": list(required)}
 
 
-HOLD_REQUEST = obj({"cameras": CAMERAS, "start": TIME, "end": TIME,
+HOLD_REQUEST = obj({"cameras": CAMERAS | {"minItems": 1}, "start": TIME, "end": TIME,
                      "incident": TEXT, "reason": TEXT})
 HOLD_ACTION = obj({}, {"note": {"type": "string"}})
 COURT_ORDER = obj({"reference": TEXT | {"description": "the court order's reference"}},

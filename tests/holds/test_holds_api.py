@@ -231,3 +231,9 @@ async def test_a_request_never_reaches_forward_in_time(env):
     r = await env.request("sam", ["lobby"], T0 - 120 * US, T0 + 120 * US)
     assert r.status == 201
     assert (await r.json())["end"] == iso(env.clock.now_us())
+
+
+async def test_a_hold_over_no_camera_is_400_not_500(env):
+    r = await env.request("sam", [], T0 - 60 * US, T0)
+    assert r.status == 400
+    assert (await r.json())["error"]["code"] == "bad_cameras"
