@@ -27,7 +27,7 @@ from ..models import Hold, PurgeReceipt
 from ..segments.purge import due_plan
 from .check import Violation, check_camera
 from .loading import RECIPIENTS, Policy, retention_seconds
-from .notice import MASK_TEXT, human_duration, templates
+from .notice import MASK_TEXT, area_title, human_duration, templates
 
 #: A purge later than this after its deadline, with no hold to explain it, is flagged.
 LATE_AFTER_S = 3600
@@ -106,19 +106,22 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
         issues: list[Violation] = check_camera(cam, pol) if pol else []
         zone = pol.zone(cam.zone) if pol else None
         out.append({
-            "id": cam.id, "name": cam.name, "zone": cam.zone,
+            "id": cam.id, "name": cam.name,
+            "zone": area_title(pol, cam.zone) if pol else cam.zone,  # the policy's label
             "zone_rule": zone.rule if zone else "unknown",
             "purpose": cam.purpose, "policy": cam.policy if pol is None else pol.id,
             "policy_ok": pol is not None,
             "masks": [f"{MASK_TEXT[m.zone]} ({m.mode})" for m in cam.masks],
             "audio": cam.audio,
             "retention": human_duration(retention_seconds(cam, pol)) if pol else "-",
-            "configured": cam.retention or "(policy minimum)",
+            "configured": (humanize.duration(cam.retention_seconds) if cam.retention
+                           else "(policy minimum)"),
             "reason": bool((cam.retention_reason or "").strip()),
-            "minimum": pol.retention.minimum if pol else "-",
-            "maximum": pol.retention.maximum if pol else "-",
+            "minimum": humanize.duration(pol.retention.minimum_s) if pol else "-",
+            "maximum": humanize.duration(pol.retention.maximum_s) if pol else "-",
             "stored_segments": st.segments if st else 0,
             "stored_bytes": st.bytes if st else 0,
+            "stored_size": humanize.size(st.bytes if st else 0),
             "stored_retention": (
                 "-" if not st or st.min_retention_s is None else
                 approx(st.min_retention_s) if st.min_retention_s == st.max_retention_s

@@ -111,3 +111,20 @@ def test_the_report_shows_the_library_s_local_time(tmp_path):
     assert "Generated Mon 1 Dec 2025, 06:00:00 CST" in html
     assert "1 Nov 2025 to 1 Dec 2025" in html  # the title: dates only
     assert "2025-12-01T12:00" not in html
+
+
+def test_the_report_reads_as_people_say_it(tmp_path):
+    """Policy labels, not zone ids; '3 days', not '259200s'; sizes in MB."""
+    from gateway.catalog import Catalog
+    from gateway.policy.loading import camera_policies
+    from gateway.policy.report import build_report
+    from uienv import write_settings
+    settings = write_settings(tmp_path)
+    db = Catalog.open(settings.catalog_path)
+    try:
+        html = build_report(db, settings, camera_policies(settings), T - 86400 * US, T, T)
+    finally:
+        db.close()
+    assert "Reading and study areas" in html and ">reading_area<" not in html
+    assert "3 days" in html and "259200s" not in html
+    assert "0 bytes" in html
