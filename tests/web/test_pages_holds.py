@@ -189,3 +189,23 @@ async def test_auditor_reads_but_never_sees_footage(people):
     assert (await aud.get("/cameras/reading/frame.jpg?reason=x")).status == 403
     cams = await (await aud.get("/cameras")).text()
     assert "Show a stored frame" not in cams and "frame.jpg" not in cams
+
+
+async def test_audit_page_shows_a_broken_chain_and_filters(people):
+    p, clock = people
+    aud, sam = p["aud"], p["sam"]
+    await sam.ingest("reading", clock.now_us() - 300 * US)
+    await sam.post("/holds", _form())
+    page = await (await aud.get("/audit?action=hold")).text()
+    assert "The chain is intact" in page and "Requested a hold" in page
+    assert "Signed in" not in page.split("<tbody>")[1]  # filtered to holds
+    by_sam = await (await aud.get("/audit?actor=sam")).text()
+    assert "Requested a hold" in by_sam and "dana" not in by_sam.split("<tbody>")[1]
+
+    def edit(db):  # an insider with write access to the catalog file
+        with db.tx() as c:
+            c.execute("DROP TRIGGER audit_no_update")
+            c.execute("UPDATE audit SET reason = 'nothing happened' WHERE action = 'hold.request'")
+    await aud.svc.catalog.run(edit)
+    broken = await (await aud.get("/audit?full=1")).text()
+    assert "The chain is broken at entry" in broken and "was edited" in broken
