@@ -11,7 +11,7 @@ from .. import humanize
 from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog.core import ReadOnlyCatalog
-from ..clock import US, SystemClock, iso
+from ..clock import US, SystemClock
 from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds

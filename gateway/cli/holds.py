@@ -7,7 +7,6 @@ import click
 from .. import humanize
 from ..catalog import exports as exp_sql
 from ..catalog import holds as holds_sql
-from ..clock import iso
 from ..holds.records import hold_json
 from .common import CliError, config_option, read_catalog, settings_from
 

@@ -11,10 +11,8 @@ Set FGW_SCREENSHOTS=DIR to save the main pages as PNG (``make screenshots``).
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -215,9 +213,9 @@ def test_the_director_plays_the_window_as_one(people, server):
                                                                   timeout=15_000)
     assert page.locator("video").first.evaluate("v => v.ended")
     shot(page, "playback", full=False)
+    from gateway.catalog import audit_log
     views = [e for e in server.call(server.svc.catalog.read(lambda db: list(
-        __import__("gateway.catalog.audit_log", fromlist=["x"]).entries(db))))
-        if e.action == "segment.view"]
+        audit_log.entries(db)))) if e.action == "segment.view"]
     assert views and all(e.reason == "checking the incident" for e in views)
 
 

@@ -7,7 +7,6 @@ import pytest
 from gateway.users import service as users
 from gateway.app import create_app
 from gateway.catalog import audit_log, sessions as sessions_sql
-from gateway.clock import US
 
 from uienv import PASSWORD, Browserless, add_people, csrf_of, new_clock, write_settings
 
