@@ -46,7 +46,14 @@ def show_command(hold_id: int, config_path: str) -> None:
         exports = exp_sql.exports_of_hold(db, hold_id) if h else []
     if h is None:
         raise CliError(f"no hold {hold_id}")
+    zone = settings_from(config_path).library.timezone
+    times = {"start": h.start_us, "end": h.end_us, "requested_at": h.requested_us,
+             "grace_until": h.grace_until_us, "decided_at": h.decided_us,
+             "review_at": h.review_us, "ended_at": h.ended_us,
+             "preserves_until": h.preserves_until()}
     for k, v in hold_json(h).items():
+        if k in times and times[k] is not None:  # local time with its zone, for people
+            v = humanize.local(times[k], zone, seconds=True)
         click.echo(f"{k:16} {', '.join(v) if isinstance(v, list) else v}")
     for e in exports:
         click.echo(f"export {e.id}: {e.state}, {e.ground} {e.reference!r} to {e.recipient}"
