@@ -240,7 +240,7 @@ def test_the_auditor_reads_the_audit_log_but_gets_403_on_video(people, server):
 
 
 def test_a_form_without_its_csrf_token_is_refused(people, server):
-    page = people.page("sue")
+    page = people.page("sam")
     page.goto("/cameras/reading")
     page.evaluate("document.querySelectorAll('input[name=csrf]').forEach(e => e.remove())")
     page.get_by_label("Incident reference").fill("INC-9")
@@ -269,9 +269,9 @@ def test_cameras_page_draws_masks_over_a_stored_frame_only_for_viewers(people):
 
 @pytest.mark.skipif(not AXE.exists(), reason=f"axe-core missing at {AXE} "
                     "(scripts/install-js.sh installs it from npm)")
-def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, server):
+def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, server, people):
     axe = AXE.read_text()
-    pages = {"dee": ["/", "/cameras", "/cameras/reading", "/cameras/reading/play",
+    pages = {"dana": ["/", "/cameras", "/cameras/reading", "/cameras/reading/play",
                      "/cameras/reading/play?from=2025-12-01T05:58&to=2025-12-01T06:00"
                      "&reason=axe&submitted=1", "/holds", "/holds/1", "/audit", "/receipts",
                      "/compliance"],
@@ -287,10 +287,10 @@ def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, ser
     probe.context.close()
     for name, paths in pages.items():
         # axe is injected as a script: this context alone ignores the CSP to allow it.
-        ctx = browser.new_context(base_url=server.url, bypass_csp=True)
+        # The person's cookies come along: no second sign-in (argon2 is slow by design).
+        state = people.page(name).context.storage_state() if name != "anonymous" else None
+        ctx = browser.new_context(base_url=server.url, bypass_csp=True, storage_state=state)
         page = ctx.new_page()
-        if name != "anonymous":
-            sign_in(page, name)
         ctx.add_init_script(script=axe)  # into every page loaded from here on
         for path in paths:
             page.goto(path)
@@ -303,10 +303,10 @@ def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, ser
     assert not found, found
 
 
-def test_phone_width_has_no_horizontal_scroll(browser, server):
-    ctx = browser.new_context(base_url=server.url, viewport={"width": 375, "height": 740})
+def test_phone_width_has_no_horizontal_scroll(browser, server, people):
+    ctx = browser.new_context(base_url=server.url, viewport={"width": 375, "height": 740},
+                              storage_state=people.page("dana").context.storage_state())
     page = ctx.new_page()
-    sign_in(page, "dee")
     for path in ("/holds/1", "/cameras/reading", "/audit", "/cameras"):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
