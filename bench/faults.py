@@ -89,13 +89,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def config(root: Path, port: int) -> str:
+def config(root: Path, port: int, min_free_bytes: int = 0) -> str:
     def cam(id: str, extra: str = "") -> str:
         return (f'[[cameras]]\nid = "{id}"\nname = "Camera {id}"\npolicy = "faults5s"\n'
                 f'zone = "entrance"\npurpose = "physical security of the entrance"\n'
                 f'push_token = "{TOKEN}"\n{extra}\n')
     return (f'policies_dir = "{root / "policies"}"\n\n[server]\nlisten = "127.0.0.1:{port}"\n'
-            f'max_concurrent_uploads = 4\n\n[storage]\npath = "{root / "data"}"\nmin_free_bytes = 0\n\n'
+            f'max_concurrent_uploads = 4\n\n[storage]\npath = "{root / "data"}"\nmin_free_bytes = {min_free_bytes}\n\n'
             + cam("keep", 'retention = "1d"\nretention_reason = "fault bench: must outlive the run"')
             + cam("brief"))
 
@@ -130,13 +130,13 @@ class Tally:
 
 
 class Bench:
-    def __init__(self, root: Path, rng: random.Random) -> None:
+    def __init__(self, root: Path, rng: random.Random, min_free_bytes: int = 0) -> None:
         self.root, self.rng = root, rng
         (root / "policies").mkdir(parents=True)
         (root / "policies" / "faults5s.toml").write_text(POLICY_5S)
         self.port = free_port()
         self.config = root / "config.toml"
-        self.config.write_text(config(root, self.port))
+        self.config.write_text(config(root, self.port, min_free_bytes))
         self.settings = load_settings(self.config)
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -362,6 +362,61 @@ class Bench:
                 self.tally.problems.append(f"trial {n}: plaintext in {path}")
 
 
+async def disk_full(root: Path, seconds: float = 20.0) -> dict:
+    """The storage volume (segments and catalog) on an 8 MiB tmpfs: push until it fills.
+
+    ``storage.min_free_bytes`` is 1 MiB (the default, 512 MiB, scaled down): the reserve
+    that keeps the catalog writable, so purges can still free space.
+
+    Expect 507 (never 500, never an acknowledged segment lost), no temp file left,
+    ``check`` passing afterwards, and 201 again once purges have freed space.
+    """
+    root.mkdir(parents=True)
+    bench = Bench(root, random.Random(0), min_free_bytes=1 << 20)
+    data = bench.settings.storage_path
+    data.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(data)],
+                   check=True)
+    statuses: dict[int, int] = {}
+    recovered_after_full = False
+    try:
+        await bench.start()
+        t0 = time.monotonic()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as s:
+            full_seen = False
+            while time.monotonic() - t0 < seconds:
+                clip = bench.clips[len(bench.acks) % CLIPS]
+                start = SystemClock().now_us() - 1 * US
+                async with s.post(f"{bench.base}/api/v1/cameras/brief/segments", data=clip,
+                                  headers={"Authorization": f"Bearer {TOKEN}",
+                                           "Content-Type": "video/mp4",
+                                           "X-Segment-Start": iso(start)}) as r:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+                    if r.status in (200, 201):
+                        body = await r.json()
+                        bench.acks[body["id"]] = Ack(body["id"], "brief",
+                                                     parse_iso(body["deadline"]), 1)
+                        recovered_after_full |= full_seen
+                    full_seen |= r.status == 507
+                    if r.status == 507:
+                        await asyncio.sleep(0.2)  # the camera backs off; purges free space
+        bench.stop()
+        await bench.start(loops=False)
+        bench.stop()
+        bench.verify(1, 0.0)
+        temp_left = [p.name for p in data.rglob("*") if ".tmp" in p.name]
+    finally:
+        if bench.proc is not None and bench.proc.poll() is None:
+            bench.kill()
+        subprocess.run(["umount", str(data)], check=False)
+    t = bench.tally
+    return {"statuses": statuses, "server_errors": sum(v for k, v in statuses.items() if k >= 500
+                                                       and k != 507 and k != 503),
+            "accepted_again_after_full": recovered_after_full, "lost": t.lost,
+            "check_failures": t.check_failures, "plaintext_files": t.plaintext_files,
+            "temp_files_left": len(temp_left), "problems": t.problems[:10]}
+
+
 def clean_restart_s(bench: Bench, runs: int = 3) -> float:
     """The reference: a clean start to /healthz on the same directory, median of ``runs``."""
     times = []
@@ -376,6 +431,8 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "faults.json"))
+    ap.add_argument("--disk-full", action=argparse.BooleanOptionalAction, default=os.geteuid() == 0,
+                    help="also fill a small tmpfs under the gateway (needs root to mount)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
@@ -395,10 +452,12 @@ def main() -> None:
                     report(bench, reference, t0, args.out, quiet=True)
         except KeyboardInterrupt:  # a partial run still reports what it proved
             bench.kill()
-        report(bench, reference, t0, args.out)
+        full = asyncio.run(disk_full(Path(tmp) / "full")) if args.disk_full else None
+        report(bench, reference, t0, args.out, full=full)
 
 
-def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = False) -> None:
+def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = False,
+           full: dict | None = None) -> None:
     """Print the table (unless ``quiet``) and write the JSON: what the trials so far proved."""
     t = bench.tally
     restarts = sorted(t.restart_s)
@@ -417,6 +476,7 @@ def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = 
         "restart_ratio": round(p50 / reference, 2) if reference else None,
         "wall_s": round(time.monotonic() - t0, 1),
         "problems": t.problems[:50],
+        "disk_full": full,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }
     rows = [("trials", t.trials), ("acknowledged segments", t.acknowledged),
@@ -438,6 +498,11 @@ def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = 
         print(f"| {k.ljust(width)} | {v} |")
     for p in t.problems[:20]:
         print("PROBLEM:", p)
+    if full is not None:
+        print(f"\nfull disk (8 MiB tmpfs, 1 MiB reserve): answers {full['statuses']}, server errors "
+              f"{full['server_errors']}, accepted again after full: "
+              f"{full['accepted_again_after_full']}, lost {full['lost']}, temp files left "
+              f"{full['temp_files_left']}, check failures {full['check_failures']}")
     print(f"wrote {out}")
 
 
