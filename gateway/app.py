@@ -17,8 +17,9 @@ from aiohttp import web
 from .clock import Clock, SystemClock
 from .config import Settings
 from .holds.exports import recover_exports
-from .loops import keys_loop, purge_loop, stats_loop
+from .loops import keys_loop, notify_loop, purge_loop, stats_loop
 from .metrics import Metrics
+from .notify.service import open_notifier
 from .policy.changes import audit_config_changes
 from .policy.loading import camera_policies
 from .runtime import open_runtime
@@ -31,6 +32,7 @@ from .web.appkeys import (
     CATALOG,
     CLOCK,
     METRICS,
+    NOTIFIER,
     POLICIES,
     RUNTIME,
     SETTINGS,
@@ -38,6 +40,7 @@ from .web.appkeys import (
 )
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
+from .web.forwarded import forwarded_middleware
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     ``run_loops=False`` leaves out the background loops (tests that drive the
     purge by hand; a ``FakeClock`` drives them too).
     """
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    middlewares = [error_middleware, auth_middleware]
+    if settings.server.trusted_proxies:  # first: errors and auth see the real client
+        middlewares.insert(0, forwarded_middleware(settings.server.trusted_proxies))
+    app = web.Application(middlewares=middlewares)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[POLICIES] = camera_policies(settings)
@@ -63,10 +69,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                         cam.id, cam.id)
     app[PURGE_WAKE] = asyncio.Event()
     app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(_notify_ctx)
     if run_loops:
         app.cleanup_ctx.append(_loop_ctx(lambda a: purge_loop(a[RUNTIME], a[PURGE_WAKE])))
         app.cleanup_ctx.append(_loop_ctx(lambda a: stats_loop(a[RUNTIME])))
         app.cleanup_ctx.append(_loop_ctx(lambda a: keys_loop(a[RUNTIME])))
+        if settings.notify.enabled:
+            app.cleanup_ctx.append(_loop_ctx(lambda a: notify_loop(a[NOTIFIER])))
     # The export key's public half, shown on the notice page so anyone can check a
     # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(settings.storage_path)
@@ -88,6 +97,27 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await reconcile_deadlines(svc)
         await refresh_stats(svc, full_audit=True)
         yield
+
+
+async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The notifier when [notify] configures a channel (its secrets read now), else None."""
+    svc = app[RUNTIME]
+    cameras = [c.id for c in app[SETTINGS].cameras]
+    registry = app[METRICS].registry
+
+    def past_deadline() -> dict[str, int]:  # what the stats loop last measured
+        return {c: int(registry.get_sample_value("footage_segments_past_deadline",
+                                                 {"camera": c}) or 0) for c in cameras}
+    async with open_notifier(app[SETTINGS], svc.catalog, app[CLOCK], registry,
+                             past_deadline) as notifier:
+        app[NOTIFIER] = notifier
+        if notifier is not None:
+            await notifier.start()
+            svc.wake_notifier = notifier.wake
+        try:
+            yield
+        finally:
+            svc.wake_notifier = None
 
 
 def _loop_ctx(start: Callable[[web.Application], Awaitable[None]]):

@@ -24,6 +24,7 @@ from pydantic import (
 
 from .durations import parse_duration
 from .errors import ConfigError
+from .notify.settings import NotifySettings
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
@@ -49,10 +50,35 @@ Duration = Annotated[str, Field(description="integer + s, m, h or d, e.g. '7d'")
 
 class ServerSettings(StrictModel):
     listen: str = Field("127.0.0.1:8080", description="host:port to listen on")
-    public_url: str | None = Field(None, description="URL printed on the notice page")
+    public_url: str | None = Field(
+        None, description="URL printed on the notice page; the base of links in notifications")
     max_concurrent_uploads: int = Field(
         8, ge=1, le=256,
         description="uploads read and processed at once; more get 503 (bounds memory)")
+    tls_cert: str | None = Field(None, description="PEM certificate chain: with tls_key, "
+                                 "serve HTTPS directly (TLS 1.2 or later)")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, max_length=16,
+        description="addresses of reverse proxies (e.g. ['127.0.0.1'] behind nginx) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        import ipaddress
+        for a in v:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise ValueError(f"{a!r} is not an IP address") from None
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ServerSettings":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set tls_cert and tls_key together (HTTPS needs both), or neither")
+        return self
 
     @field_validator("listen")
     @classmethod
@@ -249,6 +275,7 @@ class Settings(StrictModel):
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Settings":
@@ -257,6 +284,13 @@ class Settings(StrictModel):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+        return self
+
+    @model_validator(mode="after")
+    def _links(self) -> "Settings":
+        if self.notify.enabled and not self.server.public_url:
+            raise ValueError("[notify] needs server.public_url: every message links to the "
+                             "hold's page there")
         return self
 
     def camera(self, camera_id: str) -> CameraSettings | None:
@@ -330,8 +364,16 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
     def abs_(p: str | None) -> str | None:
         return None if p is None else str((base / p).resolve()) if not Path(p).is_absolute() else p
 
+    n = s.notify
     return s.model_copy(
         update={
+            "server": s.server.model_copy(update={"tls_cert": abs_(s.server.tls_cert),
+                                                  "tls_key": abs_(s.server.tls_key)}),
+            "notify": n.model_copy(update={
+                "smtp_password_file": abs_(n.smtp_password_file),
+                "smtp_ca_file": abs_(n.smtp_ca_file),
+                "webhook_secret_file": abs_(n.webhook_secret_file),
+                "webhook_ca_file": abs_(n.webhook_ca_file)}),
             "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
             "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
             "policies_dir": abs_(s.policies_dir),

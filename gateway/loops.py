@@ -1,4 +1,4 @@
-"""The background loops: purge (with hold expiry), stats and key epochs.
+"""The background loops: purge (with hold expiry), stats, key epochs, notifications.
 
 Each is one ``cleanup_ctx`` entry of the app (gateway.app) and sleeps through
 the injected clock, so a test with a ``FakeClock`` drives it by advancing time.
@@ -14,6 +14,7 @@ from .catalog import segments as seg_sql
 from .clock import US
 from .holds.service import tick as holds_tick
 from .keys.epochs import retire_keks, rotate_if_due
+from .notify.service import Notifier
 from .runtime import Runtime
 from .segments import rules
 from .segments.purge import purge_once
@@ -91,3 +92,12 @@ async def keys_loop(svc: Runtime) -> None:
         await rotate_if_due(svc)
         await retire_keks(svc)
     await periodic(svc, KEYS_CHECK_INTERVAL_S, rotate_and_retire)
+
+
+async def notify_loop(notifier: Notifier) -> None:
+    """A pass when a hold changes (``Runtime.wake_notifier``), at the next retry, or
+    every ``notify.check_every``: never in the way of the change itself."""
+    while True:
+        notifier.wake.clear()  # before the pass: a change during it means "again"
+        delay = await notifier.step()
+        await notifier.clock.wait(notifier.wake, delay)

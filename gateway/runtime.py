@@ -36,6 +36,8 @@ class Runtime:
     metrics: Metrics
     pool: ThreadPoolExecutor      # video, crypto and hashing: never on the event loop
     wake_purger: asyncio.Event | None = None
+    #: Set after a hold changes: the notifier (gateway.notify) looks for events now.
+    wake_notifier: asyncio.Event | None = None
     #: (seq, hash) up to which the audit chain was last verified (gateway.segments.stats).
     audit_ok_upto: tuple[int, str] | None = None
 

@@ -3,7 +3,8 @@
 # ffmpeg/ffprobe: cross-checks of our output; tesseract: OCR proof that masked
 # text is unreadable; promtool: alert-rule tests; chromium: browser tests;
 # npm: axe-core for the accessibility test (scripts/install-js.sh);
-# GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis.
+# GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis;
+# nginx: the reverse-proxy site in deploy/nginx/.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
 have npm || need+=(npm)
 have systemd-analyze || need+=(systemd)
+have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
 dpkg -s gir1.2-gst-rtsp-server-1.0 >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-base)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 
@@ -29,3 +31,8 @@ echo "install-system-deps: apt-get install ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${need[@]}"
+if printf '%s\n' "${need[@]}" | grep -qx nginx; then
+  # The tests run their own nginx, in the foreground on free ports; the package's
+  # system service (listening on port 80) is not wanted on a test machine.
+  { systemctl disable --now nginx || service nginx stop; } >/dev/null 2>&1 || true
+fi

@@ -30,6 +30,7 @@ def _register() -> None:
     )
     from .export import export_group
     from .holds import holds_group
+    from .notify import notify_group
     from .policy import policy_group
     from .redact import redact_command
     from .report import report_command
@@ -37,7 +38,7 @@ def _register() -> None:
 
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
-                audit_group, export_group):
+                audit_group, export_group, notify_group):
         main.add_command(cmd)
 
 

@@ -28,10 +28,14 @@ def serve_command(config_path: str) -> None:
     from aiohttp import web
 
     from ..app import create_app
+    from ..notify.service import check_secrets
     from ..web.accesslog import PrivateAccessLogger
+    from ..web.tls import server_context
     settings = settings_from(config_path)
     try:
         _refuse_policy_violations(settings)
+        tls = server_context(settings.server)  # unreadable or mismatched files stop us here
+        check_secrets(settings)
         app = create_app(settings)
         # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
         KeyRing.open(settings.keyring_path, create=True)
@@ -39,7 +43,7 @@ def serve_command(config_path: str) -> None:
         raise CliError(f"refusing to start: {err.message}", exit='refused')
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, print=click.echo,
-                    access_log_class=PrivateAccessLogger)
+                    access_log_class=PrivateAccessLogger, ssl_context=tls)
     except OSError as err:
         raise CliError(f"cannot listen on {settings.server.listen}: {err.strerror or err} "
               "(is another gateway running? change [server] listen)", 2)

@@ -63,6 +63,7 @@ async def request_hold(svc: Runtime, actor: Actor, cameras: Sequence[str], start
                                            "kept": kept, "destroyed": gone})
             return RequestOutcome(holds_sql.get_hold(db, hold_id), kept, gone)
     out = await svc.catalog.run(tx)
+    _wake_notifier(svc)
     log.info("hold %d requested by %s (%s): cameras %s, %d segment(s) preserved pending a "
              "decision", out.hold.id, actor.name, actor.role, ",".join(out.hold.cameras), out.kept)
     return out
@@ -89,6 +90,7 @@ async def act(svc: Runtime, hold_id: int, action: str, actor: Actor, *, note: st
                               "court_order": new.court_order_ref})
             return new
     new = await svc.catalog.run(tx)
+    _wake_notifier(svc)
     log.info("hold %d: %s by %s (%s) -> %s", new.id, action, actor.name, actor.role, new.state)
     if new.preserves_until() is None:
         # The hold ended: its packages go with it, so no plaintext outlives the footage.
@@ -98,6 +100,12 @@ async def act(svc: Runtime, hold_id: int, action: str, actor: Actor, *, note: st
         if svc.wake_purger is not None:
             svc.wake_purger.set()  # footage past its deadline goes now, not at the next wake-up
     return new
+
+
+def _wake_notifier(svc: Runtime) -> None:
+    """Tell the notifier a hold changed; it never waits for a message to go out."""
+    if svc.wake_notifier is not None:
+        svc.wake_notifier.set()
 
 
 async def get_hold(svc: Runtime, actor: Actor, hold_id: int) -> Hold:

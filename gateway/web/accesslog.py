@@ -11,8 +11,12 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .forwarded import CLIENT_KEY
+
 
 class PrivateAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info('%s "%s %s" %s %s %.3fs', request.remote, request.method, request.path,
+        # Behind a trusted proxy, the client it forwarded for (gateway.web.forwarded).
+        remote = request.get(CLIENT_KEY, request.remote)
+        self.logger.info('%s "%s %s" %s %s %.3fs', remote, request.method, request.path,
                          response.status, response.body_length, time)

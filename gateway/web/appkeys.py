@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..clock import Clock
     from ..config import Settings
     from ..metrics import Metrics
+    from ..notify.service import Notifier
     from ..policy.loading import Policy
     from ..runtime import Runtime
     from .routes import Route
@@ -25,3 +26,5 @@ RUNTIME: web.AppKey["Runtime"] = web.AppKey("runtime")
 SIGNING_PUBLIC_KEY: web.AppKey[str] = web.AppKey("signing_public_key", str)
 #: The route table by handler, for the auth middleware (gateway.web.routes.setup fills it).
 ROUTE_OF: web.AppKey["dict[object, Route]"] = web.AppKey("route_of")
+#: The notifier when [notify] configures a channel, else None (gateway.notify).
+NOTIFIER: web.AppKey["Notifier | None"] = web.AppKey("notifier")

@@ -41,7 +41,11 @@ async def test_purge_loop_waits_for_the_fake_clock_and_destroys_at_the_deadline(
     assert path.exists()
     clock.advance(0.2)  # past the deadline: the sleeping purge loop wakes and destroys it
     await settle(clock, lambda: not path.exists())
-    receipt = await app[CATALOG].run(seg_sql.get_receipt, uid)
+    receipt = None
+    for _ in range(200):  # the receipt is the purge's last step, just after the unlink
+        if (receipt := await app[CATALOG].run(seg_sql.get_receipt, uid)) is not None:
+            break
+        await asyncio.sleep(0.02)
     assert receipt is not None and receipt.destroyed_at_us == T0 + 5_100_000
 
 

@@ -39,7 +39,12 @@ async def test_segment_destroyed_within_2s_after_deadline_not_before(gateway_cli
         await asyncio.sleep(0.02)
     assert not path.exists(), "not destroyed within 2 s of its deadline"
 
-    receipt = await app[CATALOG].run(seg_sql.get_receipt, uid)
+    # The receipt is the purge's last step, just after the unlink: wait for it, briefly.
+    receipt = None
+    for _ in range(200):
+        if (receipt := await app[CATALOG].run(seg_sql.get_receipt, uid)) is not None:
+            break
+        await asyncio.sleep(0.02)
     assert receipt is not None and receipt.camera == "lobby"
     assert seg.deadline_us <= receipt.destroyed_at_us <= seg.deadline_us + 2 * US
     assert receipt.sha256 == seg.sha256
