@@ -18,7 +18,7 @@ from ..catalog import AsyncCatalog, audit_log
 from ..catalog import sessions as sessions_sql
 from ..catalog.users import token_digest
 from ..clock import US, Clock
-from ..config import SessionSettings
+from .settings import SessionSettings
 from ..errors import RateLimited, Unauthorized
 from ..models import Actor
 from . import service as users

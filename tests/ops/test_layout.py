@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2] / "gateway"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway", "gateway.clock", "gateway.errors", "gateway.models", "gateway.durations",
      "gateway.fsutil", "gateway.crashpoints", "gateway.audit", "gateway.metrics",
-     "gateway.config", "gateway.notify.settings", "gateway.humanize"),
+     "gateway.config", "gateway.notify.settings", "gateway.humanize",
+     "gateway.users.settings"),
     ("gateway.catalog", "gateway.media", "gateway.vault", "gateway.notify.mail",
      "gateway.notify.webhook"),
     ("gateway.policy.loading", "gateway.policy.check", "gateway.policy.notice"),
