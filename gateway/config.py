@@ -25,6 +25,7 @@ from pydantic import (
 from .durations import parse_duration
 from .errors import ConfigError
 from .notify.settings import NotifySettings
+from .users.settings import SessionSettings
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
@@ -145,6 +146,21 @@ class KeysSettings(StrictModel):
 class LibrarySettings(StrictModel):
     name: str = Field("Our library", min_length=1, max_length=200)
     contact: str = Field("the library director", min_length=1, max_length=500)
+    timezone: str = Field("UTC", min_length=1, max_length=64,
+                          description="IANA time zone (e.g. 'America/Chicago'): pages, the "
+                                      "report and CLI output show local time; the API stays UTC")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as "
+                             "'America/Chicago' or 'Europe/Berlin'") from None
+        return v
 
 
 class MaskSettings(StrictModel):
@@ -233,6 +249,7 @@ class Settings(StrictModel):
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
     notify: NotifySettings = Field(default_factory=NotifySettings)

@@ -60,7 +60,7 @@ class Locked(GatewayError):
 
 
 class RateLimited(GatewayError):
-    """Too many failed attempts; the caller may try again after ``retry_after_s``."""
+    """Too many failed attempts (sign-ins, unlocks): try again after ``retry_after_s``."""
 
     status = 429
     code = "rate_limited"
@@ -85,6 +85,8 @@ class TooLarge(GatewayError):
 class UnsupportedMedia(GatewayError):
     status = 415
     code = "unsupported_media"
+
+
 
 
 class Busy(GatewayError):

@@ -21,6 +21,7 @@ from .runtime import Runtime
 from .segments import rules
 from .segments.purge import purge_once
 from .segments.stats import refresh_stats
+from .users.sessions import expire_sessions
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ async def stats_loop(svc: Runtime) -> None:
         nonlocal ticks
         ticks += 1  # the whole audit chain once an hour, new entries every pass
         await refresh_stats(svc, full_audit=ticks % AUDIT_FULL_EVERY == 0)
+        # Timed-out web sessions leave the catalog (each is refused on use anyway).
+        await expire_sessions(svc.catalog, svc.clock, svc.settings.sessions)
     await periodic(svc, STATS_INTERVAL_S, refresh)
 
 

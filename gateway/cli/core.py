@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
+from .. import humanize
 from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog.core import ReadOnlyCatalog
-from ..clock import US, SystemClock, iso
+from ..clock import US, SystemClock
 from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
@@ -108,12 +109,14 @@ def purge_command(config_path: str, dry_run: bool) -> None:
     db = Catalog.open(settings.catalog_path)
     now = SystemClock().now_us()
     plan = due_plan(db, now)  # exactly what the running gateway's next pass does
+    zone = settings.library.timezone
+    when = lambda us: humanize.local(us, zone, seconds=True)  # noqa: E731  (local, its zone)
     for seg in plan.destroy:
-        click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={iso(seg.end_us)} "
-                   f"deadline={iso(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
+        click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={when(seg.end_us)} "
+                   f"deadline={when(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
     for k in plan.kept:
         click.echo(f"KEEP    {k.segment.uid} camera={k.segment.camera} deadline passed "
-                   f"but hold {k.hold_id} preserves it until {iso(k.until_us)}")
+                   f"but hold {k.hold_id} preserves it until {when(k.until_us)}")
     destroy, kept = len(plan.destroy), len(plan.kept)
     for cam in settings.cameras:
         r = retention_seconds(cam, policies[cam.id])
@@ -121,7 +124,7 @@ def purge_command(config_path: str, dry_run: bool) -> None:
                    f"(policy minimum {policies[cam.id].retention.minimum})")
     nxt = seg_sql.next_deadline_after(db, now)
     click.echo(f"{destroy} due now, {kept} held past deadline; next deadline "
-               f"{iso(nxt) if nxt else 'none'}")
+               f"{when(nxt) if nxt else 'none'}")
 
 
 @click.group("keys")

@@ -44,7 +44,9 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
                         counsel: str = "",
                         cameras: Sequence[str] | None = None, start_us: int | None = None,
                         end_us: int | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> exp_sql.ExportRow:
+                        progress: Callable[[int, int], None] | None = None,
+                        on_start: Callable[[int, int], None] | None = None,
+                        ) -> exp_sql.ExportRow:
     """Build and sign the package of (part of) an active hold; audited. See gateway.holds.rules.check_export."""
     now = svc.clock.now_us()
     hold = await svc.catalog.run(holds_sql.get_hold, hold_id)
@@ -81,6 +83,8 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
                                  if k != "reason"}})  # the reason is the entry's own field
             return eid, segments
     export_id, segments = await svc.catalog.run(start_tx)
+    if on_start is not None:
+        on_start(export_id, len(segments))  # recorded, about to build (the web page waits)
     try:
         manifest_sha, clips, nbytes = await _build(svc, export_id, hold, req, actor, segments,
                                                    progress)

@@ -16,6 +16,8 @@ from aiohttp import web
 from ..holds.access import RULES
 from . import holds_api, keys_api, notice, push, segments_api, system
 from .appkeys import ROUTE_OF
+from .pages import cameras, holds as hold_pages, people, records, signin
+from .pages.site import setup_pages, static_file
 from .openapi import (
     COURT_ORDER,
     EXPORT_ID,
@@ -44,6 +46,7 @@ class Route:
     handler: Handler
     action: str      # a key of gateway.holds.access.RULES: who may call it
     doc: Op          # what it answers (OpenAPI)
+    page: bool = False  # a browser page: sessions, and the anonymous are sent to sign in
 
     def __post_init__(self) -> None:
         if self.action not in RULES:
@@ -68,7 +71,7 @@ def _hold_action_route(path: str, action: str) -> Route:
                     (400, 404, 409), body=json_content(body), params=(HOLD_ID,)))
 
 
-ROUTES: tuple[Route, ...] = (
+API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", system.healthz, "public",
           Op("Health check", (200, "Up", json_content(obj({"status": {"const": "ok"}}))))),
     Route("GET", "/notice", notice.notice_handler, "public",
@@ -143,7 +146,68 @@ ROUTES: tuple[Route, ...] = (
                "problem": {"type": ["string", "null"]}}))))),
 )
 
-DOCUMENT = openapi_document(ROUTES)
+HTML = {"text/html": {}}
+FORM = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+CAMERA_ID = param("camera", "path", {"type": "string"}, True, "camera id")
+USER_NAME = param("name", "path", {"type": "string"}, True, "user name")
+PAGE_HOLD = r"/holds/{id:\d+}"
+
+
+def _page(method: str, path: str, handler: Handler, action: str, summary: str,
+          params: tuple[dict, ...] = (), errors: tuple[int, ...] = ()) -> Route:
+    """A page: HTML for people in a browser; forms are posted with the session's CSRF token."""
+    ok = (303, "Done: to the page that shows it", {}) if method == "POST" else (
+        200, "The page", HTML)
+    return Route(method, path, handler, action,
+                 Op(summary, ok, errors, body=FORM if method == "POST" else None,
+                    params=params), page=True)
+
+
+PAGES: tuple[Route, ...] = (
+    _page("GET", "/", signin.home, "public", "Sign-in, or the home page of who is signed in"),
+    _page("GET", "/login", signin.login_form, "public", "The sign-in form"),
+    _page("POST", "/login", signin.login_submit, "public",
+          "Sign in (sets the session cookie)", errors=(401, 403, 429)),
+    _page("POST", "/logout", signin.logout, "session.end", "Sign out (ends the session)"),
+    Route("GET", "/static/{name}", static_file, "public",
+          Op("The pages' stylesheet and script", (200, "The file", {"text/css": {}}), (404,),
+             params=(param("name", "path", {"type": "string"}, True, "file name"),)), page=True),
+    _page("GET", "/cameras", cameras.cameras_page, "camera.read",
+          "Cameras: place, policy, retention, masks"),
+    _page("GET", "/cameras/{camera}", cameras.timeline_page, "timeline.read",
+          "A camera's timeline: stored footage, deadlines, gaps, holds", (CAMERA_ID,), (404,)),
+    _page("GET", "/cameras/{camera}/frame.jpg", cameras.frame_image, "footage.play",
+          "The first frame of the newest stored (masked) segment (audited)", (CAMERA_ID,),
+          (400, 404)),
+    _page("GET", "/cameras/{camera}/play", cameras.play_page, "footage.play",
+          "Play a window of footage after stating a reason (audited)", (CAMERA_ID,), (400, 404)),
+    _page("GET", "/holds", hold_pages.holds_page, "hold.read", "Holds: the director's queue"),
+    _page("POST", "/holds", hold_pages.request_hold, "hold.request", "Request a hold",
+          errors=(400, 409)),
+    _page("GET", PAGE_HOLD, hold_pages.hold_view, "hold.read", "One hold, its exports",
+          (HOLD_ID,), (404,)),
+    _page("POST", PAGE_HOLD + "/action", hold_pages.hold_action, "hold.act",
+          "Approve, deny, release, renew, or record a court order", (HOLD_ID,),
+          (400, 404, 409)),
+    _page("POST", PAGE_HOLD + "/export", hold_pages.start_export, "export.create",
+          "Start building an export package", (HOLD_ID,), (400, 404, 409)),
+    _page("GET", "/audit", records.audit_page, "audit.read", "The audit log, with filters",
+          errors=(400,)),
+    _page("GET", "/receipts", records.receipts_page, "receipts.read", "Purge receipts",
+          errors=(400,)),
+    _page("GET", "/compliance", records.compliance_page, "compliance.read",
+          "Compliance: past-deadline footage, purge lag, holds by state"),
+    _page("GET", "/users", people.users_view, "users.manage", "Users"),
+    _page("POST", "/users", people.add_user, "users.manage", "Add a user", errors=(400, 409)),
+    _page("POST", "/users/{name}/password", people.reset_password, "users.manage",
+          "Reset a user's password (ends their sessions)", (USER_NAME,), (400, 404)),
+    _page("POST", "/users/{name}/revoke-tokens", people.revoke_tokens, "users.manage",
+          "Revoke a user's API tokens", (USER_NAME,), (404,)),
+)
+#: THE table: the API and the pages. OpenAPI documents the API (the pages answer HTML).
+ROUTES: tuple[Route, ...] = API_ROUTES + PAGES
+
+DOCUMENT = openapi_document(API_ROUTES)
 
 def setup(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
     """Register ``routes`` (all of them unless a test picks a few) and what they need."""
@@ -155,5 +219,7 @@ def setup(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
             app.router.add_route(r.method, r.path, r.handler)
         table[r.handler] = r
     app[ROUTE_OF] = table
+    if any(r.page for r in routes):
+        setup_pages(app)
     if any(r.handler is push.push_segment for r in routes):
         push.setup_push(app)
