@@ -29,6 +29,15 @@ from .notify.settings import NotifySettings
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
 MAX_POLYGON_POINTS = 64
+#: The memory bound's terms (Settings.memory_bound_bytes), measured by bench/memory.py.
+BASE_RSS_BYTES = 256 * 1024 * 1024   # the idle server: Python, FFmpeg, OpenCV, numpy
+# Each body byte in flight costs up to 4.5 bytes while it is processed: the body, the
+# masked or remuxed MP4, the sealed chunks and their join, FFmpeg's buffers
+# (bench/memory.py: a 64 MB upload peaks 277 MiB above idle).
+BODY_COPIES_X2 = 9
+MEDIA_DECODERS = 2                   # the media pool's workers (gateway.runtime)
+# Frames one decode + re-encode holds at most (measured: 59 at 4096x4096, 51 at 1080p).
+FRAMES_HELD = 72
 #: Zone kinds a mask may name (what the masked region shows).
 MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
@@ -79,6 +88,14 @@ class ServerSettings(StrictModel):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("set tls_cert and tls_key together (HTTPS needs both), or neither")
         return self
+    max_uploads_per_camera: int = Field(
+        2, ge=1, le=256,
+        description="uploads one camera may have in flight; more get 503, so one camera's "
+                    "token cannot take every slot")
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="seconds an upload's whole body may take to arrive; slower gets 408 and "
+                    "frees its slot")
 
     @field_validator("listen")
     @classmethod
@@ -110,6 +127,47 @@ class KeysSettings(StrictModel):
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
 
     _v = field_validator("rotate_every")(lambda cls, v: check_duration(v))
+
+
+class ClockSettings(StrictModel):
+    """When the wall clock is trusted to destroy footage (docs/storage.md, "Clock jumps")."""
+
+    jump_tolerance_s: float = Field(
+        2.0, ge=0.1, le=3600,
+        description="a wall-clock move beyond this against the monotonic clock between two "
+                    "looks pauses destruction and hold expiry")
+    settle_s: float = Field(
+        60.0, ge=0, le=86400,
+        description="after a jump is undone, the clocks must agree this long before "
+                    "destruction resumes (otherwise: footage-gateway clock ack)")
+
+
+class MediaSettings(StrictModel):
+    """What one upload, and all uploads together, may cost (docs/operations.md, "Memory")."""
+
+    # 4 MP (2560x1440) by default; at most 4096x4096, the decoders' own hard limit
+    # (gateway.media.probe.MAX_PIXELS). Raising it raises the memory bound.
+    max_frame_pixels: int = Field(
+        2560 * 1440, ge=64 * 64, le=4096 * 4096,
+        description="width x height of a frame, read from the stream headers before decoding")
+    max_segment_pixel_frames: int = Field(
+        2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="width x height x frames of one upload (the decode and re-encode work; "
+                    "default: two minutes of 4 MP at 15 fps)")
+    max_pixel_frames_in_flight: int = Field(
+        2 * 2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="the same summed over every upload being processed; beyond it 503")
+    max_bytes_in_flight: int = Field(
+        384 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3,
+        description="upload bodies held in memory at once (declared Content-Length, or "
+                    "storage.max_segment_bytes when none); beyond it 503")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MediaSettings":
+        if self.max_pixel_frames_in_flight < self.max_segment_pixel_frames:
+            raise ValueError("max_pixel_frames_in_flight must be at least "
+                             "max_segment_pixel_frames (or no upload of the maximum size fits)")
+        return self
 
 
 class LibrarySettings(StrictModel):
@@ -202,6 +260,8 @@ class Settings(StrictModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
@@ -214,6 +274,9 @@ class Settings(StrictModel):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+        if self.media.max_bytes_in_flight < self.storage.max_segment_bytes:
+            raise ValueError("media.max_bytes_in_flight must be at least "
+                             "storage.max_segment_bytes (or no upload of the maximum size fits)")
         return self
 
     @model_validator(mode="after")
@@ -222,6 +285,17 @@ class Settings(StrictModel):
             raise ValueError("[notify] needs server.public_url: every message links to the "
                              "hold's page there")
         return self
+    def memory_bound_bytes(self) -> int:
+        """The most memory uploads can hold at once (docs/operations.md, "Memory").
+
+        Bodies in flight are counted 4.5 times (the body, the masked or
+        remuxed MP4, the sealed chunks and their join, FFmpeg's buffers); each of the media pool's decoders holds
+        up to ``FRAMES_HELD`` frames of the largest size allowed (the decoder's
+        threads and references, the hand-over queue, x264's lookahead).
+        """
+        frame = self.media.max_frame_pixels * 3 // 2  # yuv420p
+        return (BASE_RSS_BYTES + BODY_COPIES_X2 * self.media.max_bytes_in_flight // 2
+                + MEDIA_DECODERS * FRAMES_HELD * frame)
 
     def camera(self, camera_id: str) -> CameraSettings | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
