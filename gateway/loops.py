@@ -16,8 +16,8 @@ from .catalog import segments as seg_sql
 from .clock import US
 from .holds.service import tick as holds_tick
 from .keys.epochs import retire_keks, rotate_if_due
-from .notify.service import Notifier
 from .models import SYSTEM
+from .notify.service import Notifier
 from .runtime import Runtime
 from .segments import rules
 from .segments.purge import purge_once
