@@ -24,12 +24,22 @@ from pydantic import (
 
 from .durations import parse_duration
 from .errors import ConfigError
+from .geometry import polygon_area, self_intersects  # noqa: F401 (cli.redact uses them from here)
 from .notify.settings import NotifySettings
 from .users.settings import SessionSettings
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
 MAX_POLYGON_POINTS = 64
+#: The memory bound's terms (Settings.memory_bound_bytes), measured by bench/memory.py.
+BASE_RSS_BYTES = 256 * 1024 * 1024   # the idle server: Python, FFmpeg, OpenCV, numpy
+# Each body byte in flight costs up to 4.5 bytes while it is processed: the body, the
+# masked or remuxed MP4, the sealed chunks and their join, FFmpeg's buffers
+# (bench/memory.py: a 64 MB upload peaks 277 MiB above idle).
+BODY_COPIES_X2 = 9
+MEDIA_DECODERS = 2                   # the media pool's workers (gateway.runtime)
+# Frames one decode + re-encode holds at most (measured: 59 at 4096x4096, 51 at 1080p).
+FRAMES_HELD = 72
 #: Zone kinds a mask may name (what the masked region shows).
 MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
@@ -80,6 +90,14 @@ class ServerSettings(StrictModel):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("set tls_cert and tls_key together (HTTPS needs both), or neither")
         return self
+    max_uploads_per_camera: int = Field(
+        2, ge=1, le=256,
+        description="uploads one camera may have in flight; more get 503, so one camera's "
+                    "token cannot take every slot")
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="seconds an upload's whole body may take to arrive; slower gets 408 and "
+                    "frees its slot")
 
     @field_validator("listen")
     @classmethod
@@ -140,6 +158,47 @@ class KeysSettings(StrictModel):
     def _idle_within_max(self) -> "KeysSettings":
         if parse_duration(self.unlock_idle) > parse_duration(self.unlock_max):
             raise ValueError("unlock_idle must not be longer than unlock_max")
+        return self
+
+
+class ClockSettings(StrictModel):
+    """When the wall clock is trusted to destroy footage (docs/storage.md, "Clock jumps")."""
+
+    jump_tolerance_s: float = Field(
+        2.0, ge=0.1, le=3600,
+        description="a wall-clock move beyond this against the monotonic clock between two "
+                    "looks pauses destruction and hold expiry")
+    settle_s: float = Field(
+        60.0, ge=0, le=86400,
+        description="after a jump is undone, the clocks must agree this long before "
+                    "destruction resumes (otherwise: footage-gateway clock ack)")
+
+
+class MediaSettings(StrictModel):
+    """What one upload, and all uploads together, may cost (docs/operations.md, "Memory")."""
+
+    # 4 MP (2560x1440) by default; at most 4096x4096, the decoders' own hard limit
+    # (gateway.media.probe.MAX_PIXELS). Raising it raises the memory bound.
+    max_frame_pixels: int = Field(
+        2560 * 1440, ge=64 * 64, le=4096 * 4096,
+        description="width x height of a frame, read from the stream headers before decoding")
+    max_segment_pixel_frames: int = Field(
+        2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="width x height x frames of one upload (the decode and re-encode work; "
+                    "default: two minutes of 4 MP at 15 fps)")
+    max_pixel_frames_in_flight: int = Field(
+        2 * 2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="the same summed over every upload being processed; beyond it 503")
+    max_bytes_in_flight: int = Field(
+        384 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3,
+        description="upload bodies held in memory at once (declared Content-Length, or "
+                    "storage.max_segment_bytes when none); beyond it 503")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MediaSettings":
+        if self.max_pixel_frames_in_flight < self.max_segment_pixel_frames:
+            raise ValueError("max_pixel_frames_in_flight must be at least "
+                             "max_segment_pixel_frames (or no upload of the maximum size fits)")
         return self
 
 
@@ -248,6 +307,8 @@ class Settings(StrictModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
@@ -261,6 +322,9 @@ class Settings(StrictModel):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+        if self.media.max_bytes_in_flight < self.storage.max_segment_bytes:
+            raise ValueError("media.max_bytes_in_flight must be at least "
+                             "storage.max_segment_bytes (or no upload of the maximum size fits)")
         return self
 
     @model_validator(mode="after")
@@ -269,6 +333,17 @@ class Settings(StrictModel):
             raise ValueError("[notify] needs server.public_url: every message links to the "
                              "hold's page there")
         return self
+    def memory_bound_bytes(self) -> int:
+        """The most memory uploads can hold at once (docs/operations.md, "Memory").
+
+        Bodies in flight are counted 4.5 times (the body, the masked or
+        remuxed MP4, the sealed chunks and their join, FFmpeg's buffers); each of the media pool's decoders holds
+        up to ``FRAMES_HELD`` frames of the largest size allowed (the decoder's
+        threads and references, the hand-over queue, x264's lookahead).
+        """
+        frame = self.media.max_frame_pixels * 3 // 2  # yuv420p
+        return (BASE_RSS_BYTES + BODY_COPIES_X2 * self.media.max_bytes_in_flight // 2
+                + MEDIA_DECODERS * FRAMES_HELD * frame)
 
     def camera(self, camera_id: str) -> CameraSettings | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
@@ -376,35 +451,3 @@ def load_settings(path: str | Path) -> Settings:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid config {p}: TOML syntax error: {err}") from None
     return parse_settings(data, p.parent.resolve(), source=f"config {p}")
-
-
-# --- polygon geometry (no side effects; used by validation above) ---
-
-
-def polygon_area(pts: list[tuple[float, float]]) -> float:
-    return sum(
-        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
-        for i in range(len(pts))
-    ) / 2.0
-
-
-def _orient(a, b, c) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _segments_cross(p1, p2, q1, q2) -> bool:
-    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
-    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
-    return (d1 * d2 < 0) and (d3 * d4 < 0)
-
-
-def self_intersects(pts: list[tuple[float, float]]) -> bool:
-    n = len(pts)
-    edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # neighbours share a vertex
-            if _segments_cross(*edges[i], *edges[j]):
-                return True
-    return False

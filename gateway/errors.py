@@ -77,6 +77,13 @@ class Gone(GatewayError):
     code = "gone"
 
 
+class RequestTimeout(GatewayError):
+    """The client sent its body too slowly; its upload slot is freed."""
+
+    status = 408
+    code = "body_timeout"
+
+
 class TooLarge(GatewayError):
     status = 413
     code = "too_large"

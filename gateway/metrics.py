@@ -62,5 +62,18 @@ class Metrics:
         self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
                                   registry=r)
 
+        self.clock_jump = Gauge(
+            "footage_clock_jump_seconds",
+            "How far the wall clock moved against the monotonic clock at the last look "
+            "(+ = ahead); beyond clock.jump_tolerance_s destruction pauses", registry=r)
+        self.purge_paused = Gauge(
+            "footage_purge_paused",
+            "1 while destruction and hold expiry are paused because the wall clock jumped",
+            registry=r)
+        self.camera_skew = Gauge(
+            "footage_camera_clock_skew_seconds",
+            "The camera's claimed segment end minus the gateway's receipt time, last segment "
+            "(+ = camera ahead)", ["camera"], registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -16,12 +16,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from .budget import Budget
 from .catalog import AsyncCatalog, Catalog
 from .catalog import segments as seg_sql
 from .clock import Clock
 from .config import CameraSettings, Settings
 from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
+from .timeguard import GuardState
 from .vault.keyring import KeyRing
 from .vault.modes import check_mode, open_keys
 from .vault.sealed_store import SealedKeys
@@ -43,6 +45,10 @@ class Runtime:
     wake_notifier: asyncio.Event | None = None
     #: (seq, hash) up to which the audit chain was last verified (gateway.segments.stats).
     audit_ok_upto: tuple[int, str] | None = None
+    #: Whether the wall clock is trusted (gateway.timeguard), as the purge loop last saw it.
+    clock_guard: GuardState | None = None
+    #: width x height x frames of the uploads being decoded (media.max_pixel_frames_in_flight).
+    pixel_frames: Budget | None = None
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""
@@ -78,7 +84,8 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
     try:
         yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
-                      wake_purger)
+                      wake_purger,
+                      pixel_frames=Budget(settings.media.max_pixel_frames_in_flight))
     finally:
         pool.shutdown(wait=True)
         db.close()

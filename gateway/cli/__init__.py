@@ -21,6 +21,7 @@ def main(verbose: bool) -> None:
 def _register() -> None:
     # Imported here: each command module adds its commands to ``main``'s list.
     from .audit import audit_group
+    from .clock import clock_group
     from .core import (
         check_command,
         demo_command,
@@ -40,7 +41,7 @@ def _register() -> None:
     add_sealed_commands(keys_group)  # enroll, unlock, lock, status, migrate
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
-                audit_group, export_group, notify_group):
+                audit_group, export_group, notify_group, clock_group):
         main.add_command(cmd)
 
 

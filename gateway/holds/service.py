@@ -137,9 +137,12 @@ async def hold_segments(svc: Runtime, actor: Actor, hold_id: int) -> list[Segmen
                                  h.end_us)
 
 
-async def tick(svc: Runtime) -> None:
-    """Move holds whose time has come (requested -> lapsed, active -> expired); drop old packages."""
-    now = svc.clock.now_us()
+async def tick(svc: Runtime, now_us: int | None = None) -> None:
+    """Move holds whose time has come (requested -> lapsed, active -> expired); drop old packages.
+
+    ``now_us``: the wall time the caller judged trustworthy (gateway.loops).
+    """
+    now = svc.clock.now_us() if now_us is None else now_us
     for h in await svc.catalog.run(holds_sql.live_holds):
         action = due_action(h, now)
         if action is None:

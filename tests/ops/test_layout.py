@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2] / "gateway"
 
 #: Lowest first. A module may import its own layer and those below, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("gateway", "gateway.clock", "gateway.errors", "gateway.models", "gateway.durations",
+    ("gateway", "gateway.clock", "gateway.timeguard", "gateway.budget", "gateway.geometry",
+     "gateway.errors", "gateway.models", "gateway.durations",
      "gateway.fsutil", "gateway.crashpoints", "gateway.audit", "gateway.metrics",
      "gateway.config", "gateway.notify.settings", "gateway.humanize",
      "gateway.users.settings"),
