@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test install bench clean system-deps
+.PHONY: demo test install bench clean system-deps js-deps screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,13 +27,21 @@ demo: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
-test: $(TEST_STAMP) system-deps
+js-deps: system-deps
+	bash scripts/install-js.sh $(VENV)/js
+
+test: $(TEST_STAMP) system-deps js-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The README's screenshots: the browser tests save each main page while they run.
+screenshots: $(TEST_STAMP) system-deps js-deps
+	FGW_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/web/test_browser.py
 
 bench: $(TEST_STAMP) system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/purge.py
 	$(BIN)/python bench/redact.py
+	$(BIN)/python bench/sealed.py
 
 clean:
 	rm -rf $(VENV) .demo

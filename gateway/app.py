@@ -17,7 +17,7 @@ from aiohttp import web
 from .clock import Clock, SystemClock
 from .config import Settings
 from .holds.exports import recover_exports
-from .loops import keys_loop, notify_loop, purge_loop, stats_loop
+from .loops import keys_loop, notify_loop, purge_loop, stats_loop, unlock_loop
 from .metrics import Metrics
 from .notify.service import open_notifier
 from .policy.changes import audit_config_changes
@@ -75,6 +75,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         app.cleanup_ctx.append(_loop_ctx(lambda a: keys_loop(a[RUNTIME])))
         if settings.notify.enabled:
             app.cleanup_ctx.append(_loop_ctx(lambda a: notify_loop(a[NOTIFIER])))
+        if settings.keys.mode == "sealed":
+            app.cleanup_ctx.append(_loop_ctx(lambda a: unlock_loop(a[RUNTIME])))
     # The export key's public half, shown on the notice page so anyone can check a
     # package; created (0600) on the very first start.
     app[SIGNING_PUBLIC_KEY] = public_key_pem(settings.storage_path)

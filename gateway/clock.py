@@ -22,6 +22,10 @@ class Clock(Protocol):
 
     def now_us(self) -> int: ...
 
+    def monotonic_us(self) -> int:
+        """A clock no one can set (CLOCK_MONOTONIC): it only tells how much time passed."""
+        ...
+
     async def wait(self, event: asyncio.Event | None, seconds: float) -> bool:
         """Sleep ``seconds`` or until ``event`` is set; True if the event woke us."""
         ...
@@ -30,6 +34,9 @@ class Clock(Protocol):
 class SystemClock:
     def now_us(self) -> int:
         return time.time_ns() // 1000
+
+    def monotonic_us(self) -> int:
+        return time.monotonic_ns() // 1000
 
     async def wait(self, event: asyncio.Event | None, seconds: float) -> bool:
         if event is None:
@@ -43,20 +50,34 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock a test moves by hand; sleepers wake when ``advance`` passes their time."""
+    """A clock a test moves by hand; sleepers wake when ``advance`` passes their time.
+
+    ``advance`` moves wall and monotonic time together (time passing); ``jump``
+    moves the wall clock alone, as an operator or a bad NTP step would. Sleepers
+    wait on monotonic time, as ``asyncio.sleep`` does.
+    """
 
     def __init__(self, start_us: int = 1_700_000_000 * US) -> None:
         self.t = start_us
+        self.mono = 1_000 * US
         self._sleepers: list[tuple[int, asyncio.Future]] = []
 
     def now_us(self) -> int:
         return self.t
 
+    def monotonic_us(self) -> int:
+        return self.mono
+
     def advance(self, seconds: float) -> None:
         self.t += int(seconds * US)
+        self.mono += int(seconds * US)
         for due, fut in list(self._sleepers):
-            if due <= self.t and not fut.done():
+            if due <= self.mono and not fut.done():
                 fut.set_result(None)
+
+    def jump(self, seconds: float) -> None:
+        """Set the wall clock ``seconds`` ahead (negative: back); no time passes."""
+        self.t += int(seconds * US)
 
     @property
     def sleepers(self) -> int:
@@ -67,7 +88,7 @@ class FakeClock:
         fut = asyncio.get_running_loop().create_future()
         if seconds <= 0:
             fut.set_result(None)
-        entry = (self.t + int(seconds * US), fut)
+        entry = (self.mono + int(seconds * US), fut)
         self._sleepers.append(entry)
         waits = [fut] + ([asyncio.ensure_future(event.wait())] if event is not None else [])
         try:

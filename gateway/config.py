@@ -24,11 +24,23 @@ from pydantic import (
 
 from .durations import parse_duration
 from .errors import ConfigError
+from .geometry import polygon_area, self_intersects  # noqa: F401 (cli.redact uses them from here)
 from .notify.settings import NotifySettings
+from .segments.rtsp_settings import RtspSettings, check_rtsp_credentials, check_rtsp_url
+from .users.settings import SessionSettings
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
 MASK_MODES = ("fill", "pixelate", "blur")
 MAX_POLYGON_POINTS = 64
+#: The memory bound's terms (Settings.memory_bound_bytes), measured by bench/memory.py.
+BASE_RSS_BYTES = 256 * 1024 * 1024   # the idle server: Python, FFmpeg, OpenCV, numpy
+# Each body byte in flight costs up to 4.5 bytes while it is processed: the body, the
+# masked or remuxed MP4, the sealed chunks and their join, FFmpeg's buffers
+# (bench/memory.py: a 64 MB upload peaks 277 MiB above idle).
+BODY_COPIES_X2 = 9
+MEDIA_DECODERS = 2                   # the media pool's workers (gateway.runtime)
+# Frames one decode + re-encode holds at most (measured: 59 at 4096x4096, 51 at 1080p).
+FRAMES_HELD = 72
 #: Zone kinds a mask may name (what the masked region shows).
 MASK_ZONES = ("shelves", "screen", "reading", "desk", "display", "other")
 
@@ -79,6 +91,14 @@ class ServerSettings(StrictModel):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("set tls_cert and tls_key together (HTTPS needs both), or neither")
         return self
+    max_uploads_per_camera: int = Field(
+        2, ge=1, le=256,
+        description="uploads one camera may have in flight; more get 503, so one camera's "
+                    "token cannot take every slot")
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="seconds an upload's whole body may take to arrive; slower gets 408 and "
+                    "frees its slot")
 
     @field_validator("listen")
     @classmethod
@@ -106,15 +126,101 @@ class StorageSettings(StrictModel):
 
 
 class KeysSettings(StrictModel):
+    mode: Literal["ring", "sealed"] = Field(
+        "ring", description="ring: a key ring file wraps data keys; sealed: the gateway holds "
+                            "only public keys and a director unlocks to view or export "
+                            "(docs/sealed-mode.md)")
     path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
+    sealed_path: str | None = Field(
+        None, description="sealed mode: directory of director key files and epoch files; "
+                          "default STORAGE/sealed")
+    unlock_idle: Duration = Field(
+        "15m", description="sealed mode: an unlocked key unused this long locks itself (1m..1d)")
+    unlock_max: Duration = Field(
+        "8h", description="sealed mode: an unlocked key locks itself this long after unlock, "
+                          "used or not (1m..7d; at least unlock_idle)")
+    unlock_quorum: int = Field(
+        1, ge=1, le=16, description="sealed mode: how many distinct directors must give their "
+                                    "passphrase to unlock (M of the N enrolled)")
 
     _v = field_validator("rotate_every")(lambda cls, v: check_duration(v))
+
+    @field_validator("unlock_idle", "unlock_max")
+    @classmethod
+    def _unlock_limit(cls, v: str, info) -> str:
+        seconds = parse_duration(v)
+        top = 86400 if info.field_name == "unlock_idle" else 7 * 86400
+        if not 60 <= seconds <= top:
+            raise ValueError(f"must be between 1m and {top // 86400}d")
+        return v
+
+    @model_validator(mode="after")
+    def _idle_within_max(self) -> "KeysSettings":
+        if parse_duration(self.unlock_idle) > parse_duration(self.unlock_max):
+            raise ValueError("unlock_idle must not be longer than unlock_max")
+        return self
+
+
+class ClockSettings(StrictModel):
+    """When the wall clock is trusted to destroy footage (docs/storage.md, "Clock jumps")."""
+
+    jump_tolerance_s: float = Field(
+        2.0, ge=0.1, le=3600,
+        description="a wall-clock move beyond this against the monotonic clock between two "
+                    "looks pauses destruction and hold expiry")
+    settle_s: float = Field(
+        60.0, ge=0, le=86400,
+        description="after a jump is undone, the clocks must agree this long before "
+                    "destruction resumes (otherwise: footage-gateway clock ack)")
+
+
+class MediaSettings(StrictModel):
+    """What one upload, and all uploads together, may cost (docs/operations.md, "Memory")."""
+
+    # 4 MP (2560x1440) by default; at most 4096x4096, the decoders' own hard limit
+    # (gateway.media.probe.MAX_PIXELS). Raising it raises the memory bound.
+    max_frame_pixels: int = Field(
+        2560 * 1440, ge=64 * 64, le=4096 * 4096,
+        description="width x height of a frame, read from the stream headers before decoding")
+    max_segment_pixel_frames: int = Field(
+        2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="width x height x frames of one upload (the decode and re-encode work; "
+                    "default: two minutes of 4 MP at 15 fps)")
+    max_pixel_frames_in_flight: int = Field(
+        2 * 2560 * 1440 * 15 * 120, ge=64 * 64,
+        description="the same summed over every upload being processed; beyond it 503")
+    max_bytes_in_flight: int = Field(
+        384 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3,
+        description="upload bodies held in memory at once (declared Content-Length, or "
+                    "storage.max_segment_bytes when none); beyond it 503")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "MediaSettings":
+        if self.max_pixel_frames_in_flight < self.max_segment_pixel_frames:
+            raise ValueError("max_pixel_frames_in_flight must be at least "
+                             "max_segment_pixel_frames (or no upload of the maximum size fits)")
+        return self
 
 
 class LibrarySettings(StrictModel):
     name: str = Field("Our library", min_length=1, max_length=200)
     contact: str = Field("the library director", min_length=1, max_length=500)
+    timezone: str = Field("UTC", min_length=1, max_length=64,
+                          description="IANA time zone (e.g. 'America/Chicago'): pages, the "
+                                      "report and CLI output show local time; the API stays UTC")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as "
+                             "'America/Chicago' or 'Europe/Berlin'") from None
+        return v
 
 
 class MaskSettings(StrictModel):
@@ -145,21 +251,6 @@ class MaskSettings(StrictModel):
         if abs(polygon_area(v)) < 1e-9:
             raise ValueError("polygon has no area")
         return v
-
-
-class RtspSettings(StrictModel):
-    """How cameras with an ``rtsp_url`` are pulled (docs/rtsp.md)."""
-
-    segment_seconds: int = Field(
-        10, ge=1, le=300,
-        description="cut a segment every this many seconds of stream time (keyframe-aligned "
-                    "for cameras without masks)")
-    transport: Literal["tcp", "udp"] = Field(
-        "tcp", description="RTP over the RTSP TCP connection (default) or over UDP")
-    timeout_seconds: int = Field(
-        10, ge=1, le=120, description="give up connecting, or on a silent stream, after this long")
-    max_backoff_seconds: int = Field(
-        30, ge=1, le=600, description="longest wait between reconnection attempts")
 
 
 class CameraSettings(StrictModel):
@@ -206,33 +297,13 @@ class CameraSettings(StrictModel):
             raise ValueError("must be at least 16 characters")
         return v
 
-    @field_validator("rtsp_url")
-    @classmethod
-    def _rtsp_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from urllib.parse import urlsplit
-
-        try:
-            parts = urlsplit(v)
-            parts.port  # noqa: B018 -- raises on a bad port
-        except ValueError:
-            raise ValueError("is not a valid URL (rtsp://host[:port]/path)") from None
-        # Never echo the value: it may hold a password.
-        if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
-            raise ValueError("must be rtsp://host[:port]/path (or rtsps://)")
-        return v
+    _rtsp = field_validator("rtsp_url")(lambda cls, v: check_rtsp_url(v))
 
     @model_validator(mode="after")
     def _one_token(self) -> "CameraSettings":
         if self.push_token is not None and self.push_token_file is not None:
             raise ValueError("set push_token or push_token_file, not both")
-        if self.rtsp_credentials_file is not None:
-            if self.rtsp_url is None:
-                raise ValueError("rtsp_credentials_file is set but rtsp_url is not")
-            if "@" in self.rtsp_url.split("/")[2]:
-                raise ValueError("rtsp_url holds credentials and rtsp_credentials_file is set; "
-                                 "keep them in the file only")
+        check_rtsp_credentials(self.rtsp_url, self.rtsp_credentials_file)
         return self
 
     @property
@@ -250,8 +321,11 @@ class Settings(StrictModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings
     keys: KeysSettings = Field(default_factory=KeysSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     library: LibrarySettings = Field(default_factory=LibrarySettings)
     rtsp: RtspSettings = Field(default_factory=RtspSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     policies_dir: str | None = Field(None, description="extra directory of policy files")
     cameras: list[CameraSettings] = Field(default_factory=list)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -263,6 +337,9 @@ class Settings(StrictModel):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} is used twice")
             seen.add(cam.id)
+        if self.media.max_bytes_in_flight < self.storage.max_segment_bytes:
+            raise ValueError("media.max_bytes_in_flight must be at least "
+                             "storage.max_segment_bytes (or no upload of the maximum size fits)")
         return self
 
     @model_validator(mode="after")
@@ -271,6 +348,17 @@ class Settings(StrictModel):
             raise ValueError("[notify] needs server.public_url: every message links to the "
                              "hold's page there")
         return self
+    def memory_bound_bytes(self) -> int:
+        """The most memory uploads can hold at once (docs/operations.md, "Memory").
+
+        Bodies in flight are counted 4.5 times (the body, the masked or
+        remuxed MP4, the sealed chunks and their join, FFmpeg's buffers); each of the media pool's decoders holds
+        up to ``FRAMES_HELD`` frames of the largest size allowed (the decoder's
+        threads and references, the hand-over queue, x264's lookahead).
+        """
+        frame = self.media.max_frame_pixels * 3 // 2  # yuv420p
+        return (BASE_RSS_BYTES + BODY_COPIES_X2 * self.media.max_bytes_in_flight // 2
+                + MEDIA_DECODERS * FRAMES_HELD * frame)
 
     def camera(self, camera_id: str) -> CameraSettings | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
@@ -282,6 +370,10 @@ class Settings(StrictModel):
     @property
     def keyring_path(self) -> Path:
         return Path(self.keys.path) if self.keys.path else self.storage_path / "keyring"
+
+    @property
+    def sealed_path(self) -> Path:
+        return Path(self.keys.sealed_path) if self.keys.sealed_path else self.storage_path / "sealed"
 
     @property
     def catalog_path(self) -> Path:
@@ -354,7 +446,8 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
                 "webhook_secret_file": abs_(n.webhook_secret_file),
                 "webhook_ca_file": abs_(n.webhook_ca_file)}),
             "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
-            "keys": s.keys.model_copy(update={"path": abs_(s.keys.path)}),
+            "keys": s.keys.model_copy(update={"path": abs_(s.keys.path),
+                                               "sealed_path": abs_(s.keys.sealed_path)}),
             "policies_dir": abs_(s.policies_dir),
             "cameras": [
                 c.model_copy(update={"push_token_file": abs_(c.push_token_file),
@@ -375,35 +468,3 @@ def load_settings(path: str | Path) -> Settings:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid config {p}: TOML syntax error: {err}") from None
     return parse_settings(data, p.parent.resolve(), source=f"config {p}")
-
-
-# --- polygon geometry (no side effects; used by validation above) ---
-
-
-def polygon_area(pts: list[tuple[float, float]]) -> float:
-    return sum(
-        pts[i][0] * pts[(i + 1) % len(pts)][1] - pts[(i + 1) % len(pts)][0] * pts[i][1]
-        for i in range(len(pts))
-    ) / 2.0
-
-
-def _orient(a, b, c) -> float:
-    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-
-
-def _segments_cross(p1, p2, q1, q2) -> bool:
-    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
-    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
-    return (d1 * d2 < 0) and (d3 * d4 < 0)
-
-
-def self_intersects(pts: list[tuple[float, float]]) -> bool:
-    n = len(pts)
-    edges = [(pts[i], pts[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # neighbours share a vertex
-            if _segments_cross(*edges[i], *edges[j]):
-                return True
-    return False

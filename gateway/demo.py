@@ -32,7 +32,7 @@ from .media import synth
 from .media.simloop import write_loop
 from .models import OPERATOR_ROLE, Actor
 from .policy.check import check as check_policies
-from .users.service import add_user, issue_token
+from .users.service import add_user, issue_token, set_password
 from .web.accesslog import PrivateAccessLogger
 from .web.appkeys import CATALOG, CLOCK
 
@@ -59,6 +59,7 @@ segment_seconds = {segment}
 [library]
 name = "Demo Public Library"
 contact = "the library director (director@example.org)"
+timezone = "UTC"         # IANA name, e.g. "America/Chicago": pages and reports show local time
 
 [[cameras]]
 id = "{camera}"
@@ -118,12 +119,40 @@ async def ensure_users(app: web.Application, directory: Path) -> dict[str, str]:
     tokens = {}
     for name in ("director", "staff", "auditor"):
         if await db.run(users_sql.get_user, name) is None:
-            await add_user(db, clock, name, name, None, demo)
+            await add_user(db, clock, name, name, None, demo)  # the password comes below
         tokens[name] = await issue_token(db, clock, name, demo)
     fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("".join(f"{n} {t}\n" for n, t in tokens.items()))
     return tokens
+
+
+DEMO_ROLES = ("director", "staff", "auditor", "admin")
+
+
+async def ensure_logins(app: web.Application, directory: Path) -> dict[str, str]:
+    """A web sign-in per role (user name = role); name -> password, kept in DIR/logins.txt."""
+    db, clock = app[CATALOG], app[CLOCK]
+    saved = directory / "logins.txt"
+    logins: dict[str, str] = {}
+    if saved.exists():
+        logins = dict(line.split(" ", 1) for line in saved.read_text().split("\n") if " " in line)
+    demo = Actor("demo", OPERATOR_ROLE)
+    changed = False
+    for role in DEMO_ROLES:
+        if role in logins and await db.run(users_sql.get_user, role) is not None:
+            continue
+        logins[role] = secrets.token_urlsafe(12)  # 16 characters
+        if await db.run(users_sql.get_user, role) is None:
+            await add_user(db, clock, role, role, logins[role], demo)
+        else:
+            await set_password(db, clock, role, logins[role], demo)
+        changed = True
+    if changed:
+        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("".join(f"{n} {p}\n" for n, p in logins.items()))
+    return logins
 
 
 async def camera_loop(base: str, token: str, interval: float, director_token: str) -> None:
@@ -243,6 +272,7 @@ async def _serve(directory: Path, port: int, interval: float, duration: float | 
     runner = web.AppRunner(app, access_log_class=PrivateAccessLogger)
     await runner.setup()  # opens catalog + key ring (created 0600 on first start)
     tokens = await ensure_users(app, directory)
+    logins = await ensure_logins(app, directory)
     site = web.TCPSite(runner, settings.server.host, settings.server.port)
     try:
         await site.start()
@@ -256,7 +286,9 @@ footage-gateway demo on {base}
   data (ciphertext only):   {settings.storage_path}
   key ring (0600):          {settings.keyring_path}  (kept apart from the data)
   public notice (no login): {base}/notice
-  metrics:                  curl -H 'Authorization: Bearer <token>' {base}/metrics
+  web UI: open {base}/ and sign in (user and password; also in {directory / 'logins.txt'}):""")
+    print("\n".join(f"    user {name:9s} password {pw}" for name, pw in logins.items()))
+    print(f"""  metrics:                  curl -H 'Authorization: Bearer <token>' {base}/metrics
   API tokens (one per role; also in {directory / 'tokens.txt'}):""")
     print("\n".join(f"    {name:9s} {tok}" for name, tok in tokens.items()))
     how = (f"is a simulated RTSP camera ({rtsp_url}); the gateway pulls it and cuts a "

@@ -52,11 +52,36 @@ class Conflict(GatewayError):
     code = "conflict"
 
 
+class Locked(GatewayError):
+    """Sealed mode: the private key is not in memory; a director must unlock first."""
+
+    status = 423
+    code = "key_locked"
+
+
+class RateLimited(GatewayError):
+    """Too many failed attempts (sign-ins, unlocks): try again after ``retry_after_s``."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
 class Gone(GatewayError):
     """It existed and no longer does (an export package deleted with its hold)."""
 
     status = 410
     code = "gone"
+
+
+class RequestTimeout(GatewayError):
+    """The client sent its body too slowly; its upload slot is freed."""
+
+    status = 408
+    code = "body_timeout"
 
 
 class TooLarge(GatewayError):
@@ -67,6 +92,8 @@ class TooLarge(GatewayError):
 class UnsupportedMedia(GatewayError):
     status = 415
     code = "unsupported_media"
+
+
 
 
 class Busy(GatewayError):

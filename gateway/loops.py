@@ -1,4 +1,5 @@
-"""The background loops: purge (with hold expiry), stats, key epochs, notifications.
+"""The background loops: purge (with hold expiry), stats, key epochs, notifications,
+sealed-key expiry.
 
 Each is one ``cleanup_ctx`` entry of the app (gateway.app) and sleeps through
 the injected clock, so a test with a ``FakeClock`` drives it by advancing time.
@@ -9,16 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .catalog import audit_log
+from .catalog import clockguard as guard_sql
 from .catalog import holds as holds_sql
 from .catalog import segments as seg_sql
 from .clock import US
 from .holds.service import tick as holds_tick
 from .keys.epochs import retire_keks, rotate_if_due
+from .models import SYSTEM
 from .notify.service import Notifier
+from .keys.unlock import EXPIRY_CHECK_S, expire, lock_on_shutdown
 from .runtime import Runtime
 from .segments import rules
 from .segments.purge import purge_once
 from .segments.stats import refresh_stats
+from .users.sessions import expire_sessions
+from .timeguard import GuardState, look
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP_S = 30.0
 #: After a failed pass.
 RETRY_S = 5.0
+#: While the clock guard pauses destruction: how often it looks again.
+PAUSED_LOOK_S = 5.0
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
 #: The whole audit chain is verified once an hour; new entries on every stats pass.
@@ -47,11 +56,18 @@ async def purge_loop(svc: Runtime, wake: asyncio.Event) -> None:
 
 
 async def purge_pass(svc: Runtime) -> float:
-    """Expire/lapse holds, purge what is due; the seconds until the next look."""
+    """Expire/lapse holds, purge what is due; the seconds until the next look.
+
+    Nothing is destroyed or expired while the wall clock is not trusted
+    (``clock_trusted``): the pass then only looks again a few seconds later.
+    """
+    trusted = await clock_trusted(svc)
+    if trusted is None:
+        return PAUSED_LOOK_S
     # Holds first: one that lapsed or expired releases its footage in this same pass.
-    await holds_tick(svc)
-    started = svc.clock.now_us()
-    out = await purge_once(svc)
+    await holds_tick(svc, trusted)
+    started = trusted
+    out = await purge_once(svc, trusted)
     now = svc.clock.now_us()
     # From the pass's start: whatever fell due during the pass is looked at now.
     nxt = await svc.catalog.run(seg_sql.next_deadline_after, started)
@@ -60,6 +76,47 @@ async def purge_pass(svc: Runtime) -> float:
     if out.next_release_us is not None:
         wake_at = max(now, min(wake_at, out.next_release_us))
     return max(0.0, (wake_at - svc.clock.now_us()) / US)
+
+
+async def clock_trusted(svc: Runtime) -> int | None:
+    """The wall time (us) if both clocks agree, else None (gateway.timeguard).
+
+    Stores, logs, audits and exports what changed. The pass decides with the
+    very reading judged here: a jump a moment later is caught by the next look.
+    """
+    stored = await svc.catalog.run(guard_sql.load)
+    before = svc.clock_guard
+    if before is None:  # the first look since start: the pause and last time seen persist
+        before = GuardState(None, stored.paused_since_us, stored.jump_us, None,
+                            stored.last_wall_us)
+    acked = before.paused and stored.acked_us is not None
+    tol = svc.settings.clock
+    wall = svc.clock.now_us()
+    after = look(before, wall, svc.clock.monotonic_us(),
+                 tolerance_us=int(tol.jump_tolerance_s * US), settle_us=int(tol.settle_s * US),
+                 acked=acked)
+    svc.clock_guard = after
+    await svc.catalog.run(guard_sql.save, after.paused_since_us, after.jump_us,
+                          after.last_wall_us, acked or (stored.acked_us is not None
+                                                        and not before.paused))
+    svc.metrics.clock_jump.set(after.jump_us / US)
+    svc.metrics.purge_paused.set(1 if after.paused else 0)
+    if after.paused != before.paused:
+        await svc.catalog.run(audit_log.append, svc.clock.now_us(), SYSTEM.name, SYSTEM.role,
+                              "clock.pause" if after.paused else "clock.resume", "clock",
+                              "wall clock jumped" if after.paused else
+                              "acknowledged" if acked else "clocks agree again",
+                              {"jump_us": after.jump_us})
+    if after.paused and not before.paused:
+        log.error("the wall clock jumped %+.1f s against the monotonic clock: destruction and "
+                  "hold expiry are paused until the jump is undone for %.0f s or an operator "
+                  "runs 'footage-gateway clock ack' (docs/storage.md, \"Clock jumps\")",
+                  after.jump_us / US, tol.settle_s)
+    elif before.paused and not after.paused:
+        log.warning("destruction and hold expiry resume: %s",
+                    "an operator acknowledged the wall clock" if acked
+                    else f"the clocks agreed again for {tol.settle_s:.0f} s")
+    return None if after.paused else wall
 
 
 async def periodic(svc: Runtime, interval_s: float, fn) -> None:
@@ -81,6 +138,8 @@ async def stats_loop(svc: Runtime) -> None:
         nonlocal ticks
         ticks += 1  # the whole audit chain once an hour, new entries every pass
         await refresh_stats(svc, full_audit=ticks % AUDIT_FULL_EVERY == 0)
+        # Timed-out web sessions leave the catalog (each is refused on use anyway).
+        await expire_sessions(svc.catalog, svc.clock, svc.settings.sessions)
     await periodic(svc, STATS_INTERVAL_S, refresh)
 
 
@@ -98,3 +157,13 @@ async def notify_loop(notifier: Notifier) -> None:
         notifier.wake.clear()  # before the pass: a change during it means "again"
         delay = await notifier.step()
         await notifier.clock.wait(notifier.wake, delay)
+
+
+async def unlock_loop(svc: Runtime) -> None:
+    """Sealed mode: lock the key on time while nobody uses it, and when the server stops."""
+    async def expire_session() -> None:
+        await expire(svc)
+    try:
+        await periodic(svc, EXPIRY_CHECK_S, expire_session)
+    finally:
+        await lock_on_shutdown(svc)

@@ -53,6 +53,12 @@ class Metrics:
         self.audit_verified = Gauge("footage_audit_chain_verified",
                                     "1 when the audit hash chain verified intact, 0 when broken",
                                     registry=r)
+        self.key_unlocked = Gauge("footage_key_unlocked",
+                                  "Sealed mode: 1 while a director's unlock holds the key in "
+                                  "memory, 0 when locked", registry=r)
+        self.unlock_failures = Counter("footage_key_unlock_failures",
+                                       "Sealed mode: unlock attempts with a wrong passphrase",
+                                       registry=r)
         self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
                                   registry=r)
 
@@ -73,6 +79,18 @@ class Metrics:
             "footage_segments_dropped",
             "Segments not stored (behind, interrupted, corrupt, storage_behind, refused, shutdown)",
             ["camera", "reason"], registry=r)
+        self.clock_jump = Gauge(
+            "footage_clock_jump_seconds",
+            "How far the wall clock moved against the monotonic clock at the last look "
+            "(+ = ahead); beyond clock.jump_tolerance_s destruction pauses", registry=r)
+        self.purge_paused = Gauge(
+            "footage_purge_paused",
+            "1 while destruction and hold expiry are paused because the wall clock jumped",
+            registry=r)
+        self.camera_skew = Gauge(
+            "footage_camera_clock_skew_seconds",
+            "The camera's claimed segment end minus the gateway's receipt time, last segment "
+            "(+ = camera ahead)", ["camera"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

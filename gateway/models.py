@@ -41,6 +41,8 @@ class Segment:
     state: str
     shredded_us: int | None
     created_us: int
+    #: What the camera said the segment's start was (display only); start/end are the receipt's.
+    claimed_start_us: int | None = None
 
 
 @dataclass(frozen=True)

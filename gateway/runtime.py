@@ -16,12 +16,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from .budget import Budget
 from .catalog import AsyncCatalog, Catalog
+from .catalog import segments as seg_sql
 from .clock import Clock
 from .config import CameraSettings, Settings
 from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
+from .timeguard import GuardState
 from .vault.keyring import KeyRing
+from .vault.modes import check_mode, open_keys
+from .vault.sealed_store import SealedKeys
 from .vault.storage import LocalStorage, Storage
 
 
@@ -29,7 +34,7 @@ from .vault.storage import LocalStorage, Storage
 class Runtime:
     settings: Settings
     catalog: AsyncCatalog
-    keyring: KeyRing
+    keyring: KeyRing | SealedKeys  # keys.mode: ring | sealed (gateway.vault.modes)
     storage: Storage
     policies: dict[str, Policy]   # camera id -> its policy
     clock: Clock
@@ -40,6 +45,10 @@ class Runtime:
     wake_notifier: asyncio.Event | None = None
     #: (seq, hash) up to which the audit chain was last verified (gateway.segments.stats).
     audit_ok_upto: tuple[int, str] | None = None
+    #: Whether the wall clock is trusted (gateway.timeguard), as the purge loop last saw it.
+    clock_guard: GuardState | None = None
+    #: width x height x frames of the uploads being decoded (media.max_pixel_frames_in_flight).
+    pixel_frames: Budget | None = None
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""
@@ -62,14 +71,21 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     """
     if server:
         settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    keyring = KeyRing.open(settings.keyring_path, create=server, clock=clock)
+    keyring = open_keys(settings, create=server, clock=clock)
     catalog = Catalog.open(settings.catalog_path)
+    if server:
+        try:
+            check_mode(settings.keys.mode, seg_sql.kek_ids_in_use(catalog))
+        except BaseException:
+            catalog.close()
+            raise
     storage = LocalStorage(settings.storage_path)
     db = AsyncCatalog(catalog)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
     try:
         yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
-                      wake_purger)
+                      wake_purger,
+                      pixel_frames=Budget(settings.media.max_pixel_frames_in_flight))
     finally:
         pool.shutdown(wait=True)
         db.close()

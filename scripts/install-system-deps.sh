@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages the tests use, when missing (as root, via apt).
 # ffmpeg/ffprobe: cross-checks of our output; tesseract: OCR proof that masked
 # text is unreadable; promtool: alert-rule tests; chromium: browser tests;
+# npm: axe-core for the accessibility test (scripts/install-js.sh);
 # GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis;
 # nginx: the reverse-proxy site in deploy/nginx/.
 set -euo pipefail
@@ -12,6 +13,7 @@ have ffmpeg || need+=(ffmpeg)
 have tesseract || need+=(tesseract-ocr tesseract-ocr-eng)
 have promtool || need+=(prometheus)
 have chromium || need+=(chromium)
+have npm || need+=(npm)
 have systemd-analyze || need+=(systemd)
 have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
 # The simulated camera (scripts/rtsp-camera.py): rtsp-server, x264enc (ugly),

@@ -13,11 +13,14 @@ from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
+#: (number, file name) of every migration, by number. ``PRAGMA user_version`` holds the number
+#: of the last one applied, so numbers may have gaps (work merged from parallel branches).
 MIGRATIONS = sorted(
-    (p.name for p in resources.files(__package__).joinpath("migrations").iterdir()
-     if p.name.endswith(".sql")),
+    (int(p.name.split("_", 1)[0]), p.name)
+    for p in resources.files(__package__).joinpath("migrations").iterdir()
+    if p.name.endswith(".sql")
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class Catalog:
@@ -53,7 +56,7 @@ class Catalog:
                 f"catalog {self.path} has schema version {version}, newer than this "
                 f"release ({SCHEMA_VERSION}); upgrade footage-gateway"
             )
-        for n, name in enumerate(MIGRATIONS[version:], start=version + 1):
+        for n, name in (m for m in MIGRATIONS if m[0] > version):
             sql = resources.files(__package__).joinpath("migrations", name).read_text()
             try:
                 self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version={n};COMMIT;")

@@ -10,7 +10,7 @@ from ..models import PurgeReceipt, Segment
 from .core import Catalog
 
 _COLS = ("id, uid, camera, policy, start_us, end_us, deadline_us, bytes, sha256, frames, "
-         "width, height, masked, state, shredded_us, created_us")
+         "width, height, masked, state, shredded_us, created_us, claimed_start_us")
 
 
 def _seg(row) -> Segment:
@@ -39,11 +39,11 @@ def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrappe
     with db.tx() as c:
         cur = c.execute(
             "INSERT INTO segments (uid, camera, policy, start_us, end_us, deadline_us, bytes, "
-            "sha256, frames, width, height, masked, state, created_us) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'stored', ?)",
+            "sha256, frames, width, height, masked, state, created_us, claimed_start_us) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'stored', ?, ?)",
             (seg.uid, seg.camera, seg.policy, seg.start_us, seg.end_us, seg.deadline_us,
              seg.bytes, seg.sha256, seg.frames, seg.width, seg.height, int(seg.masked),
-             seg.created_us),
+             seg.created_us, seg.claimed_start_us),
         )
         seg_id = cur.lastrowid
         if source_sha256 is not None:

@@ -54,3 +54,8 @@ def revoke_tokens(db: Catalog, user_id: int, now_us: int) -> int:
         cur = c.execute("UPDATE api_tokens SET revoked_us = ? WHERE user_id = ? "
                         "AND revoked_us IS NULL", (now_us, user_id))
     return cur.rowcount
+
+
+def set_password(db: Catalog, user_id: int, password_hash: str) -> None:
+    with db.tx() as c:
+        c.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))

@@ -21,6 +21,7 @@ def main(verbose: bool) -> None:
 def _register() -> None:
     # Imported here: each command module adds its commands to ``main``'s list.
     from .audit import audit_group
+    from .clock import clock_group
     from .core import (
         check_command,
         demo_command,
@@ -29,6 +30,7 @@ def _register() -> None:
         serve_command,
     )
     from .export import export_group
+    from .keys import add_sealed_commands
     from .holds import holds_group
     from .notify import notify_group
     from .policy import policy_group
@@ -37,9 +39,10 @@ def _register() -> None:
     from .report import report_command
     from .users import users_group
 
+    add_sealed_commands(keys_group)  # enroll, unlock, lock, status, migrate
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
-                audit_group, export_group, notify_group, push_command):
+                audit_group, export_group, notify_group, clock_group, push_command):
         main.add_command(cmd)
 
 

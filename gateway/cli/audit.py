@@ -15,8 +15,8 @@ import click
 
 from ..audit import verify
 from ..catalog import Catalog, audit_log
-from ..clock import iso
-from .common import config_option, read_catalog
+from .. import humanize
+from .common import config_option, read_catalog, settings_from
 
 
 def _check(db: Catalog, anchor: tuple[int, str] | None):
@@ -68,5 +68,7 @@ def head_command(config_path: str) -> None:
         seq, h = audit_log.head(db)
         last = list(audit_log.entries(db, max(0, seq - 1)))
     at = last[-1].at_us if last else None
-    click.echo(f"# newest entry {seq}" + (f" at {iso(at)}" if at else ""), err=True)
+    zone = settings_from(config_path).library.timezone
+    click.echo(f"# newest entry {seq}" + (f" at {humanize.local(at, zone, seconds=True)}"
+                                          if at else ""), err=True)
     click.echo(f"{seq}:{h}")

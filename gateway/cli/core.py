@@ -7,15 +7,16 @@ from pathlib import Path
 
 import click
 
+from .. import humanize
 from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog.core import ReadOnlyCatalog
-from ..clock import US, SystemClock, iso
+from ..clock import US, SystemClock
 from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
 from ..segments.purge import due_plan
-from ..vault.keyring import KeyRing
+from ..vault.modes import open_keys
 from ..vault.storage import LocalStorage
 from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
 
@@ -36,8 +37,9 @@ def serve_command(config_path: str) -> None:
         tls = server_context(settings.server)  # unreadable or mismatched files stop us here
         check_secrets(settings)
         app = create_app(settings)
-        # Open (or create, 0600) the key ring now, so a bad one stops us with a message.
-        KeyRing.open(settings.keyring_path, create=True)
+        # Open (or create, 0600) the key ring -- or sealed mode's epochs -- now, so a bad
+        # one stops us with a message.
+        open_keys(settings, create=True)
     except GatewayError as err:
         raise CliError(f"refusing to start: {err.message}", exit='refused')
     try:
@@ -81,7 +83,7 @@ def check_command(config_path: str, quick: bool) -> None:
     if not settings.catalog_path.exists():
         raise CliError(f"no catalog at {settings.catalog_path}")
     try:
-        ring = KeyRing.open(settings.keyring_path, create=False)
+        ring = open_keys(settings, create=False)
     except GatewayError as err:
         raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
@@ -107,12 +109,14 @@ def purge_command(config_path: str, dry_run: bool) -> None:
     db = Catalog.open(settings.catalog_path)
     now = SystemClock().now_us()
     plan = due_plan(db, now)  # exactly what the running gateway's next pass does
+    zone = settings.library.timezone
+    when = lambda us: humanize.local(us, zone, seconds=True)  # noqa: E731  (local, its zone)
     for seg in plan.destroy:
-        click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={iso(seg.end_us)} "
-                   f"deadline={iso(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
+        click.echo(f"DESTROY {seg.uid} camera={seg.camera} end={when(seg.end_us)} "
+                   f"deadline={when(seg.deadline_us)} ({(now - seg.deadline_us) / US:.1f} s past)")
     for k in plan.kept:
         click.echo(f"KEEP    {k.segment.uid} camera={k.segment.camera} deadline passed "
-                   f"but hold {k.hold_id} preserves it until {iso(k.until_us)}")
+                   f"but hold {k.hold_id} preserves it until {when(k.until_us)}")
     destroy, kept = len(plan.destroy), len(plan.kept)
     for cam in settings.cameras:
         r = retention_seconds(cam, policies[cam.id])
@@ -120,12 +124,12 @@ def purge_command(config_path: str, dry_run: bool) -> None:
                    f"(policy minimum {policies[cam.id].retention.minimum})")
     nxt = seg_sql.next_deadline_after(db, now)
     click.echo(f"{destroy} due now, {kept} held past deadline; next deadline "
-               f"{iso(nxt) if nxt else 'none'}")
+               f"{when(nxt) if nxt else 'none'}")
 
 
 @click.group("keys")
 def keys_group() -> None:
-    """Key-encryption keys."""
+    """Key-encryption keys, and sealed mode's unlock (docs/sealed-mode.md)."""
 
 
 @keys_group.command("rotate")

@@ -29,6 +29,8 @@ VIEWERS = ("director", "staff")
 DEFAULT_APPROVERS = ("director",)
 #: Read the audit log and verify its chain.
 AUDIT_READERS = ("auditor", "director")
+#: Sealed mode: who may unlock and lock the key (each with their own passphrase).
+KEY_HOLDERS = ("director",)
 #: Not people: the gateway itself and the host's shell (the CLI); never on HTTP.
 MACHINE_ROLES = (SYSTEM_ROLE, OPERATOR_ROLE)
 
@@ -64,6 +66,20 @@ RULES: dict[str, Rule] = {
     "footage.view": Rule(ROLES, succeeds=VIEWERS,
                          decided_by="the camera's policy (access.view_roles) and live holds"),
     "audit.read": Rule(AUDIT_READERS),
+    "keys.unlock": Rule(KEY_HOLDERS, decided_by="the director's own sealed-key passphrase"),
+    "keys.lock": Rule(KEY_HOLDERS),
+    "keys.status": Rule(ROLES),
+    # The web pages (gateway.web.pages): people in a browser, with a session.
+    "session.end": Rule(ROLES),
+    "camera.read": Rule(ROLES, decided_by="masks over a placeholder; a stored frame only for "
+                                          "those the camera's policy lets view"),
+    "timeline.read": Rule(("director", "staff", "auditor"),
+                          decided_by="staff read the text of their own holds only"),
+    "footage.play": Rule(VIEWERS, decided_by="the camera's policy (access.view_roles) and "
+                                             "live holds, per segment"),
+    "receipts.read": Rule(AUDIT_READERS),
+    "compliance.read": Rule(("director", "auditor", "admin")),
+    "users.manage": Rule(("admin",)),
 }
 
 

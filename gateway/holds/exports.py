@@ -20,6 +20,7 @@ from ..catalog import segments as seg_sql
 from ..clock import US, iso
 from ..errors import Conflict, Forbidden, Gone, IntegrityError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment
+from ..keys.unlock import require_unlocked
 from ..runtime import Runtime
 from ..segments.read import read_plaintext
 from . import lookups as lk
@@ -43,7 +44,9 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
                         counsel: str = "",
                         cameras: Sequence[str] | None = None, start_us: int | None = None,
                         end_us: int | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> exp_sql.ExportRow:
+                        progress: Callable[[int, int], None] | None = None,
+                        on_start: Callable[[int, int], None] | None = None,
+                        ) -> exp_sql.ExportRow:
     """Build and sign the package of (part of) an active hold; audited. See gateway.holds.rules.check_export."""
     now = svc.clock.now_us()
     hold = await svc.catalog.run(holds_sql.get_hold, hold_id)
@@ -58,6 +61,7 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
     allowed = lambda cam, rcpt, grd: lk.disclosure_allowed(svc, cam, rcpt, grd)  # noqa: E731
     req = check_export(hold, req, actor, now, allowed, lk.roles_for(svc, hold.cameras, "disclosures"),
                        lk.counsel_required(svc, req.cameras))
+    await require_unlocked(svc)  # sealed mode: no export row, no audit entry, nothing built
     row = exp_sql.ExportRow(0, hold.id, "building", req.cameras, req.start_us, req.end_us,
                             req.ground, req.reference, req.recipient, req.reason, actor.name,
                             now, now + EXPORT_TTL_S * US, req.recipient_name, req.counsel)
@@ -79,6 +83,8 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
                                  if k != "reason"}})  # the reason is the entry's own field
             return eid, segments
     export_id, segments = await svc.catalog.run(start_tx)
+    if on_start is not None:
+        on_start(export_id, len(segments))  # recorded, about to build (the web page waits)
     try:
         manifest_sha, clips, nbytes = await _build(svc, export_id, hold, req, actor, segments,
                                                    progress)

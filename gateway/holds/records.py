@@ -43,4 +43,5 @@ def export_json(e: ExportRow) -> dict:
 def segment_json(s: Segment) -> dict:
     return {"segment": s.uid, "camera": s.camera, "start": iso(s.start_us), "end": iso(s.end_us),
             "ingested_at": iso(s.created_us), "masked": s.masked, "policy": s.policy,
-            "stored_sha256": s.sha256}
+            "stored_sha256": s.sha256,
+            "camera_start": None if s.claimed_start_us is None else iso(s.claimed_start_us)}

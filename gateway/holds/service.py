@@ -19,6 +19,7 @@ from ..catalog import segments as seg_sql
 from ..clock import iso
 from ..errors import Conflict, Forbidden, GatewayError, NotFound
 from ..models import SYSTEM, Actor, Hold, Segment
+from ..keys.unlock import require_unlocked
 from ..runtime import Runtime
 from ..segments.read import read_plaintext
 from . import lookups as lk
@@ -136,9 +137,12 @@ async def hold_segments(svc: Runtime, actor: Actor, hold_id: int) -> list[Segmen
                                  h.end_us)
 
 
-async def tick(svc: Runtime) -> None:
-    """Move holds whose time has come (requested -> lapsed, active -> expired); drop old packages."""
-    now = svc.clock.now_us()
+async def tick(svc: Runtime, now_us: int | None = None) -> None:
+    """Move holds whose time has come (requested -> lapsed, active -> expired); drop old packages.
+
+    ``now_us``: the wall time the caller judged trustworthy (gateway.loops).
+    """
+    now = svc.clock.now_us() if now_us is None else now_us
     for h in await svc.catalog.run(holds_sql.live_holds):
         action = due_action(h, now)
         if action is None:
@@ -170,6 +174,7 @@ async def view_segment(svc: Runtime, actor: Actor, uid: str, reason: str) -> tup
     holds = await svc.catalog.run(holds_sql.live_holds)
     check_view(actor, seg.camera, seg.start_us, seg.end_us, reason, holds,
                lk.roles_for(svc, [seg.camera], "view"))
+    await require_unlocked(svc)  # sealed mode: refused (423) before anything is audited
     # Audit first: if the entry cannot be written, no footage leaves.
     await svc.catalog.run(audit_log.append, svc.clock.now_us(), actor.name, actor.role,
                           "segment.view", f"segment:{uid}", reason.strip(),

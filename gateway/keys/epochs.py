@@ -22,7 +22,8 @@ async def rotate_keys(svc: Runtime, actor: Actor = SYSTEM) -> dict:
     """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs."""
     now = svc.clock.now_us()
     new_id = await svc.cpu(svc.keyring.rotate, now)  # file lock + fsync: off the loop
-    old = [k for k in svc.keyring.ids() if k != new_id]
+    # Sealed mode re-wraps only what an unlocked session can open (nothing while locked).
+    old = [k for k in svc.keyring.openable_ids() if k != new_id]
     rewrapped = 0
     if old:
         rows = await svc.catalog.run(seg_sql.keys_wrapped_by, old)

@@ -29,7 +29,7 @@ from typing import Iterator
 
 import av
 
-from gateway.errors import BadRequest, UnsupportedMedia
+from gateway.errors import BadRequest, TooLarge, UnsupportedMedia
 
 # Our name -> the FFmpeg demuxer forced for it.
 DEMUXERS = {"mp4": "mov", "mpegts": "mpegts", "matroska": "matroska"}
@@ -39,8 +39,12 @@ _TS_PACKET = 188
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 # Codecs MP4 carries as they are, so a segment can take the remux fast path.
 REMUXABLE_CODECS = frozenset({"h264", "hevc"})
-# Refuse frames larger than this before decoding them (a decompression bomb).
+# Refuse frames larger than this before decoding them (a decompression bomb):
+# FFmpeg's ``max_pixels`` makes every decoder, the one that probes while the
+# container is opened included, fail before it allocates a larger picture.
 MAX_PIXELS = 4096 * 4096
+# What FFmpeg may read and analyse while opening (bytes, microseconds).
+_OPEN_OPTIONS = {"probesize": str(5 << 20), "analyzeduration": "5000000"}
 # Camera clocks that were never set write 1904/1970 into MP4 headers.
 _EARLIEST_PLAUSIBLE_US = 946_684_800 * 1_000_000  # 2000-01-01T00:00:00Z
 CORRUPT = "corrupt_video"
@@ -84,13 +88,18 @@ def corrupt_on_error(what: str) -> Iterator[None]:
         raise BadRequest(f"{what}: {exc}", code=CORRUPT) from exc
 
 
-def open_input(data: bytes) -> tuple[str, av.container.InputContainer]:
-    """Open ``data`` with the demuxer its magic bytes name; map failures to 415/400."""
+def open_input(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, av.container.InputContainer]:
+    """Open ``data`` with the demuxer its magic bytes name; map failures to 415/400.
+
+    No picture larger than ``max_pixels`` is allocated while opening.
+    """
     kind = sniff_container(data)
     if kind is None:
         raise UnsupportedMedia("not a video container (expected MP4 or MPEG-TS)")
     with corrupt_on_error(f"cannot read the {kind} container"):
-        container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind])
+        container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind],
+                            options={**_OPEN_OPTIONS, "max_pixels": str(min(max_pixels,
+                                                                            MAX_PIXELS))})
     if not container.streams.video:
         container.close()
         raise BadRequest(f"the {kind} container has no video stream", code=CORRUPT)
@@ -103,7 +112,45 @@ def prepare_decoder(stream: av.video.stream.VideoStream) -> None:
     if ctx.width * ctx.height > MAX_PIXELS:
         raise BadRequest(f"frame size {ctx.width}x{ctx.height} is too large", code=CORRUPT)
     stream.thread_type = "AUTO"
-    ctx.options = {"err_detect": "explode"}
+    ctx.options = {"err_detect": "explode", "max_pixels": str(MAX_PIXELS)}
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    """What an upload will cost to decode, known before any frame is decoded."""
+
+    width: int
+    height: int
+    frames: int  # video packets, counted by demuxing (no decoding)
+
+    @property
+    def pixel_frames(self) -> int:
+        return self.width * self.height * self.frames
+
+
+def read_header(data: bytes, max_frame_pixels: int) -> StreamHeader:
+    """Size and frame count from the stream headers and a demux pass; nothing is decoded.
+
+    TooLarge (413, ``frame_too_large``) when a frame would exceed
+    ``max_frame_pixels``: FFmpeg is told the same limit, so it never allocates
+    such a picture while it opens the container either.
+    """
+    kind, container = open_input(data, max_frame_pixels)
+    with container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx.width * ctx.height > max_frame_pixels or not (ctx.width and ctx.height):
+            size = f"{ctx.width}x{ctx.height}" if ctx.width and ctx.height else "its size"
+            raise TooLarge(f"the video's frames ({size}) are larger than "
+                           f"media.max_frame_pixels = {max_frame_pixels} pixels (or their size "
+                           "cannot be read without decoding them); nothing was decoded",
+                           code="frame_too_large")
+        frames = 0
+        with corrupt_on_error(f"cannot read the {kind} container"):
+            for packet in container.demux(stream):
+                if packet.size:
+                    frames += 1
+        return StreamHeader(ctx.width, ctx.height, frames)
 
 
 def check_frame(frame: av.VideoFrame) -> None:

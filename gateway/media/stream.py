@@ -117,7 +117,7 @@ def open_stream(url: str, opts: StreamOptions, secrets: tuple[str, ...] = ()):
     except av.FFmpegError as err:
         # A quick refusal from a server that answered (not a timeout): it may
         # carry only tracks we did not ask for. One more open tells.
-        quick = time.monotonic() - t0 < opts.open_timeout_s / 2
+        quick = time.monotonic() - t0 < opts.open_timeout_s * 0.8
         if quick and _has_only_other_tracks(url, options, opts):
             raise StreamError("no_video", "the stream has no video track (audio only?); "
                               "check the stream path in rtsp_url") from None

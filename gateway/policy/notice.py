@@ -16,6 +16,7 @@ from typing import Iterable
 import jinja2
 from markupsafe import Markup
 
+from .. import humanize
 from ..config import CameraSettings, Settings
 from .loading import RECIPIENTS, Policy, retention_seconds
 
@@ -59,6 +60,7 @@ def templates() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["human"] = human_duration
+    env.filters["duration"] = humanize.duration  # as configured: "3 days" (the report)
     env.filters["sentence"] = sentence
     env.filters["lcfirst"] = lambda s: s[:1].lower() + s[1:]
     return env

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import __version__ as VERSION
+from .. import humanize
 from ..audit import verify
 from ..catalog import Catalog
 from ..catalog.audit_log import entries
@@ -26,7 +27,7 @@ from ..models import Hold, PurgeReceipt
 from ..segments.purge import due_plan
 from .check import Violation, check_camera
 from .loading import RECIPIENTS, Policy, retention_seconds
-from .notice import MASK_TEXT, human_duration, templates
+from .notice import MASK_TEXT, area_title, human_duration, templates
 
 #: A purge later than this after its deadline, with no hold to explain it, is flagged.
 LATE_AFTER_S = 3600
@@ -105,19 +106,22 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
         issues: list[Violation] = check_camera(cam, pol) if pol else []
         zone = pol.zone(cam.zone) if pol else None
         out.append({
-            "id": cam.id, "name": cam.name, "zone": cam.zone,
+            "id": cam.id, "name": cam.name,
+            "zone": area_title(pol, cam.zone) if pol else cam.zone,  # the policy's label
             "zone_rule": zone.rule if zone else "unknown",
             "purpose": cam.purpose, "policy": cam.policy if pol is None else pol.id,
             "policy_ok": pol is not None,
             "masks": [f"{MASK_TEXT[m.zone]} ({m.mode})" for m in cam.masks],
             "audio": cam.audio,
             "retention": human_duration(retention_seconds(cam, pol)) if pol else "-",
-            "configured": cam.retention or "(policy minimum)",
+            "configured": (humanize.duration(cam.retention_seconds) if cam.retention
+                           else "(policy minimum)"),
             "reason": bool((cam.retention_reason or "").strip()),
-            "minimum": pol.retention.minimum if pol else "-",
-            "maximum": pol.retention.maximum if pol else "-",
+            "minimum": humanize.duration(pol.retention.minimum_s) if pol else "-",
+            "maximum": humanize.duration(pol.retention.maximum_s) if pol else "-",
             "stored_segments": st.segments if st else 0,
             "stored_bytes": st.bytes if st else 0,
+            "stored_size": humanize.size(st.bytes if st else 0),
             "stored_retention": (
                 "-" if not st or st.min_retention_s is None else
                 approx(st.min_retention_s) if st.min_retention_s == st.max_retention_s
@@ -128,7 +132,7 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
     return out
 
 
-def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold]) -> dict:
+def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold], iso=iso) -> dict:
     # Lag is measured from when a segment became destroyable: its deadline, or the
     # end of a hold that kept it (receipts before migration 0004: the deadline).
     lags = sorted(r.lag_us / US for r in recs)
@@ -145,19 +149,19 @@ def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold]) -> d
         "p50": approx(percentile(lags, 50)), "p95": approx(percentile(lags, 95)),
         "max": approx(lags[-1] if lags else None),
         "hist": hist, "bars": svg_bars(hist),
-        "early": [_receipt_row(r) for r in early],
-        "late": [_receipt_row(r) for r in late],
+        "early": [_receipt_row(r, iso) for r in early],
+        "late": [_receipt_row(r, iso) for r in late],
         "per_camera": [{"camera": c, "count": len(v), "p95": approx(percentile(sorted(v), 95)),
                         "max": approx(max(v))} for c, v in sorted(per_cam.items())],
     }
 
 
-def _receipt_row(r: PurgeReceipt) -> dict:
+def _receipt_row(r: PurgeReceipt, iso=iso) -> dict:
     return {"camera": r.camera, "deadline": iso(r.deadline_us), "destroyed": iso(r.destroyed_at_us),
             "lag": _seconds(r.lag_us), "reason": r.reason}
 
 
-def _holds(holds: list[Hold], since_us: int, until_us: int, exports: list) -> list[dict]:
+def _holds(holds: list[Hold], since_us: int, until_us: int, exports: list, iso=iso) -> list[dict]:
     n_exports: dict[int, int] = {}
     for e in exports:
         n_exports[e.hold_id] = n_exports.get(e.hold_id, 0) + 1
@@ -178,7 +182,7 @@ def _holds(holds: list[Hold], since_us: int, until_us: int, exports: list) -> li
     return out
 
 
-def _exports(exports: list, policies: dict[str, Policy]) -> list[dict]:
+def _exports(exports: list, policies: dict[str, Policy], iso=iso) -> list[dict]:
     out = []
     for e in exports:
         problems = []
@@ -209,24 +213,30 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
     overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included
     chain = verify(entries(catalog))
     used = {p.id: p for p in policies.values()}
+    zone = settings.library.timezone
+
+    def iso(us: int) -> str:  # noqa: F811  (the report reads in the library's local time)
+        return humanize.local(us, zone, seconds=True)
     configured = {c.id for c in settings.cameras}
     return {
         "library": settings.library.name, "contact": settings.library.contact,
         "version": VERSION, "generated": iso(now_us),
         "since": iso(since_us), "until": iso(until_us),
+        "since_date": humanize.local_date(since_us, zone),
+        "until_date": humanize.local_date(until_us, zone),
         "period_days": round((until_us - since_us) / US / 86400, 1),
         "cameras": _cameras(settings, policies, stored),
         "unconfigured": [{"camera": s.camera, "segments": s.segments} for s in stored.values()
                          if s.camera not in configured],
         "policies": [used[k] for k in sorted(used)],
-        "purge": _purge(settings, receipts(catalog, since_us, until_us), holds),
+        "purge": _purge(settings, receipts(catalog, since_us, until_us), holds, iso),
         "late_after": human_duration(LATE_AFTER_S),
         "overdue": [{"camera": s.camera, "deadline": iso(s.deadline_us),
                      "overdue": _seconds(now_us - s.deadline_us)} for s in overdue],
         "stored_total": sum(s.segments for s in stored.values()),
-        "holds": _holds(holds, since_us, until_us, exports),
+        "holds": _holds(holds, since_us, until_us, exports, iso),
         "hold_states": _count(h.state for h in holds),
-        "exports": _exports(exports, policies),
+        "exports": _exports(exports, policies, iso),
         "chain": chain,
     }
 

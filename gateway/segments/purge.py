@@ -58,9 +58,13 @@ def due_plan(db: Catalog, now_us: int) -> rules.PurgePlan:
     return rules.PurgePlan(tuple(destroy), tuple(kept))
 
 
-async def purge_once(svc: Runtime) -> PurgeOutcome:
-    """Destroy every segment that is due now and not preserved by a live hold."""
-    now = svc.clock.now_us()
+async def purge_once(svc: Runtime, now_us: int | None = None) -> PurgeOutcome:
+    """Destroy every segment that is due now and not preserved by a live hold.
+
+    ``now_us``: the wall time the caller judged trustworthy (gateway.loops), so
+    the decision uses exactly the reading that was checked.
+    """
+    now = svc.clock.now_us() if now_us is None else now_us
     out = PurgeOutcome()
     # First, purges a failed unlink left half-done (key already erased): finish them.
     for seg in await svc.catalog.run(seg_sql.shredded_segments):

@@ -26,7 +26,9 @@ async def read_plaintext(svc: Runtime, uid: str) -> tuple[Segment, bytes]:
     key = await svc.catalog.run(seg_sql.get_data_key, seg.id)
     if key is None:
         raise NotFound(f"segment {uid!r} has no data key (destroyed)")
-    data_key = svc.keyring.unwrap(key.kek_id, key.wrapped, key_id=key.key_id)
+    # Off the loop (sealed mode: an X25519 exchange); Locked (423) while sealed and locked.
+    data_key = await svc.cpu(lambda: svc.keyring.unwrap(key.kek_id, key.wrapped,
+                                                         key_id=key.key_id))
     try:
         plain = await svc.cpu(_open, svc.storage, uid, data_key, key.key_id)
     except (IntegrityError, FileNotFoundError) as err:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
 from ..clock import US
-from ..config import CameraSettings, RtspSettings
+from ..config import CameraSettings
+from .rtsp_settings import RtspSettings
 from ..errors import GatewayError
 from ..media.masking import masks_from_settings
 from ..media.stream import (StreamError, StreamOptions, StreamSegment, StreamStats, redact_url,
@@ -280,8 +281,11 @@ class CameraPuller:
         check_free_space(self.svc, len(seg.data))
         if seg.masked:
             self.svc.metrics.redaction_frames.labels(self.cam.id).inc(seg.frames)
+        # The camera's own clock (RTCP) is a claim, kept beside the receipt time;
+        # an arrival-anchored start is the gateway's own reading, like a push's guess.
         masked = MaskedSegment(seg.data, seg.start_us, seg.duration_us, seg.frames, seg.width,
-                               seg.height, seg.masked, seg.time_source)
+                               seg.height, seg.masked, claimed=seg.time_source == "rtcp",
+                               time_source=seg.time_source)
         row = await asyncio.shield(commit_segment(self.svc, self.cam, masked))
         self.svc.metrics.ingested_bytes.labels(self.cam.id).inc(len(seg.data))
         return row

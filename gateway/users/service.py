@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from typing import Awaitable, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..catalog import AsyncCatalog, audit_log
-from ..catalog import users as users_sql
+from ..catalog import sessions as sessions_sql, users as users_sql
 from ..clock import Clock
 from ..errors import BadRequest, Conflict, NotFound, Unauthorized
 from ..models import ROLES, Actor
@@ -39,10 +40,7 @@ async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
         raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}", code="bad_role")
     hashed = None
     if password is not None:
-        if len(password) < MIN_PASSWORD:
-            raise BadRequest(f"password must be at least {MIN_PASSWORD} characters",
-                             code="weak_password")
-        hashed = _hasher.hash(password)  # ~50 ms by design; rare enough to do inline
+        hashed = _hash_password(password)
     now = clock.now_us()
 
     def tx(c) -> int:
@@ -54,6 +52,29 @@ async def add_user(db: AsyncCatalog, clock: Clock, name: str, role: str,
                              "", {"role": role, "password": hashed is not None})
         return uid
     return await db.run(tx)
+
+
+def _hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise BadRequest(f"password must be at least {MIN_PASSWORD} characters",
+                         code="weak_password")
+    return _hasher.hash(password)  # ~50 ms by design; rare enough to do inline
+
+
+async def set_password(db: AsyncCatalog, clock: Clock, name: str, password: str,
+                       actor: Actor) -> None:
+    """Reset a user's password (an admin's act); every session of theirs ends. Audited."""
+    hashed = _hash_password(password)
+    now = clock.now_us()
+
+    def tx(c) -> None:
+        with c.tx():
+            row = _existing_user(c, name)
+            users_sql.set_password(c, row[0], hashed)
+            ended = sessions_sql.delete_for_user(c, name)
+            audit_log.append(c, now, actor.name, actor.role, "user.password", f"user:{name}",
+                             "", {"role": row[2], "sessions_ended": ended})
+    await db.run(tx)
 
 
 def _existing_user(c, name: str):
@@ -93,16 +114,26 @@ async def revoke_tokens(db: AsyncCatalog, clock: Clock, name: str, actor: Actor)
     return await db.run(tx)
 
 
-async def login(db: AsyncCatalog, clock: Clock, name: str, password: str) -> Actor:
-    """Check a password; audited either way. Unauthorized without saying which part was wrong."""
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def login(db: AsyncCatalog, clock: Clock, name: str, password: str,
+                cpu: Callable[..., Awaitable] | None = None) -> Actor:
+    """Check a password; audited either way. Unauthorized without saying which part was wrong.
+
+    ``cpu`` runs the argon2 check off the event loop (the web sign-in passes the
+    runtime's executor); without it the check runs inline (the CLI).
+    """
     row = await db.run(users_sql.get_user, name)
     usable = row is not None and row[3] is not None and not row[4]
     # Always run argon2 (on a dummy hash for unknown users) so timing does not
     # tell which user names exist.
-    try:
-        ok = _hasher.verify(row[3] if usable else _DUMMY_HASH, password) and usable
-    except (VerificationError, InvalidHashError):
-        ok = False
+    hashed = row[3] if usable else _DUMMY_HASH
+    ok = (await cpu(_verify, hashed, password) if cpu else _verify(hashed, password)) and usable
     role = row[2] if row else "unknown"
     # An unknown name may be a password typed in the wrong field: the append-only
     # log keeps only a digest of it.

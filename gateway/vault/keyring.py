@@ -197,6 +197,10 @@ class KeyRing:
         """When the KEK was created (UTC microseconds)."""
         return self._get(kek_id).created_us
 
+    def openable_ids(self) -> list[str]:
+        """The KEKs this process can unwrap with now: all (sealed mode: only while unlocked)."""
+        return self.ids()
+
     def wrap(self, data_key: bytes, *, key_id: bytes = b"") -> tuple[str, bytes]:
         """Wrap under the current KEK, picking up a rotation another process saved."""
         self.refresh()

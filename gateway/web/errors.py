@@ -17,10 +17,8 @@ def _wants_html(request: web.Request) -> bool:
 
 def error_response(status: int, code: str, message: str, request: web.Request) -> web.Response:
     if _wants_html(request):
-        from html import escape
-        return web.Response(status=status, content_type="text/html",
-                            text=f"<!doctype html><title>{status}</title><h1>{status}</h1>"
-                                 f"<p>{escape(message)}</p>")
+        from .pages.errors import error_page
+        return error_page(request, status, message)
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
@@ -32,6 +30,11 @@ async def error_middleware(request: web.Request, handler):
         resp = error_response(err.status, err.code, err.message, request)
         if err.status == 503:
             resp.headers["Retry-After"] = "5"
+        retry_after = getattr(err, "retry_after_s", None)
+        if retry_after is not None:
+            resp.headers["Retry-After"] = str(retry_after)
+        elif err.status == 429:
+            resp.headers["Retry-After"] = "1"
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

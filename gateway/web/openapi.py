@@ -39,9 +39,12 @@ ERROR_TEXT = {
     403: "The caller's role may not do this",
     404: "Not found",
     409: "Conflicts with the current state",
+    408: "The body did not arrive within server.body_timeout_s",
     410: "Gone: the package was deleted (its hold ended, or its time passed)",
-    413: "Body too large",
+    413: "Body too large, or more video than media.* allows (frame size, pixel-frames)",
     415: "Unsupported media type",
+    423: "Sealed mode: the key is locked; a director must unlock (footage-gateway keys unlock)",
+    429: "Too many wrong passphrases: retry after Retry-After seconds",
     503: "Too many uploads in flight: retry after Retry-After seconds",
     507: "Storage full",
 }
@@ -111,6 +114,7 @@ class Op:
     body: dict | None = None
     params: tuple[dict, ...] = ()
     retry_ok: bool = False               # a retry of the same request answers 200 (push)
+    accepted: tuple[int, str, dict] | None = None  # a second success status (status, what, content)
 
 
 def operation(op: Op, action: str) -> dict:
@@ -136,6 +140,9 @@ def operation(op: Op, action: str) -> dict:
         out["requestBody"] = {"required": True, "content": op.body}
     if op.params:
         out["parameters"] = list(op.params)
+    if op.accepted is not None:
+        code, what2, content2 = op.accepted
+        out["responses"][str(code)] = {"description": what2, "content": content2}
     if op.retry_ok:  # push is idempotent: a retried upload answers 200 with the stored segment
         out["responses"]["200"] = {"description": "Already stored (a retry of the same upload)",
                                    **{k: v for k, v in out["responses"]["201"].items()
@@ -175,7 +182,8 @@ def _schemas() -> dict:
                                       "message": {"type": "string"}})}),
         "Segment": obj({"id": {"type": "string"}, "camera": {"type": "string"},
                          "start": TIME, "end": TIME, "deadline": TIME,
-                         "bytes": {"type": "integer"}}),
+                         "bytes": {"type": "integer"}},
+                        {"camera_start": nullable_time}),
         "HeldSegment": obj({"id": {"type": "string"}, "camera": {"type": "string"},
                              "start": TIME, "end": TIME, "video": {"type": "string"}}),
         "Hold": obj({"id": {"type": "integer"}, "state": {"type": "string"},
@@ -196,6 +204,16 @@ def _schemas() -> dict:
                           "bytes": {"type": ["integer", "null"]}}
                        | {k: nullable_text for k in ("decided_by", "manifest_sha256")}
                        | {k: nullable_time for k in ("created_at", "expires_at")}),
+        "KeyStatus": obj({"mode": {"type": "string", "enum": ["ring", "sealed"]},
+                          "state": {"type": "string",
+                                    "enum": ["ring", "locked", "pending", "unlocked"]}},
+                         {"quorum": {"type": "integer"}, "epochs": {"type": "integer"},
+                          "current_epoch": {"type": "string"},
+                          "directors_enrolled": {"type": "array", "items": {"type": "string"}},
+                          "unlocked_by": {"type": "array", "items": {"type": "string"}},
+                          "given_by": {"type": "array", "items": {"type": "string"}},
+                          "need": {"type": "integer"}, "epochs_unlocked": {"type": "integer"},
+                          "unlocked_at": TIME, "locks_at": TIME}),
         "AuditEntry": obj({"seq": {"type": "integer"}, "at": TIME,
                             "actor": {"type": "string"}, "role": {"type": "string"},
                             "action": {"type": "string"}, "object": {"type": "string"},

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from aiohttp import web
 
+from ..budget import Budget
 from ..clock import iso, parse_iso
 from ..config import CAMERA_ID, CameraSettings, Settings
 from ..errors import (
@@ -21,6 +24,7 @@ from ..errors import (
     Busy,
     GatewayError,
     NotFound,
+    RequestTimeout,
     TooLarge,
     Unauthorized,
     UnsupportedMedia,
@@ -32,7 +36,11 @@ log = logging.getLogger(__name__)
 
 ACCEPTED_TYPES = ("video/mp4", "video/mp2t")
 PUSH_TOKENS: web.AppKey[dict[str, str]] = web.AppKey("push_tokens")
-UPLOAD_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("upload_slots")
+UPLOAD_SLOTS: web.AppKey[Budget] = web.AppKey("upload_slots")
+#: Per camera: so one camera's token cannot take every slot (issue 10, finding 4).
+CAMERA_SLOTS: web.AppKey[dict[str, Budget]] = web.AppKey("camera_slots")
+#: Upload bodies held in memory, by declared size (media.max_bytes_in_flight).
+BODY_BYTES: web.AppKey[Budget] = web.AppKey("body_bytes")
 
 
 def load_push_tokens(settings: Settings) -> dict[str, str]:
@@ -71,12 +79,16 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise TooLarge(f"segment is {declared} bytes; the limit is {limit} "
                        "(storage.max_segment_bytes)")
-    buf = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.content.iter_chunked(1 << 16):
-        buf += chunk
-        if len(buf) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise TooLarge(f"segment exceeds {limit} bytes (storage.max_segment_bytes)")
-    return bytes(buf)
+    # One join: at most twice the body for a moment (a growing bytearray plus the
+    # final copy would be three times).
+    return b"".join(chunks)
 
 
 async def push_segment(request: web.Request) -> web.Response:
@@ -100,14 +112,14 @@ async def push_segment(request: web.Request) -> web.Response:
             except ValueError:
                 raise BadRequest("X-Segment-Start must be an RFC 3339 time with an offset, e.g. "
                                  "2026-11-25T13:08:00Z", code="bad_start") from None
-        slots = request.app[UPLOAD_SLOTS]
-        if slots.locked():
-            # Refuse before reading the body: memory stays bounded however many
-            # cameras push at once. The camera keeps the segment and retries.
-            raise Busy(f"{settings.server.max_concurrent_uploads} uploads are already being "
-                       "processed; retry in a few seconds")
-        async with slots:
-            data = await _read_capped(request, settings.storage.max_segment_bytes)
+        with _reserve(request, settings, cam):
+            try:
+                async with asyncio.timeout(settings.server.body_timeout_s):
+                    data = await _read_capped(request, settings.storage.max_segment_bytes)
+            except TimeoutError:
+                raise RequestTimeout(f"the body did not arrive within "
+                                     f"{settings.server.body_timeout_s:g} s "
+                                     "(server.body_timeout_s); nothing was stored") from None
             if not data:
                 raise UnsupportedMedia("empty body: no video was sent", code="empty")
             seg, created = await ingest_once(request.app[RUNTIME], cam, data, start_hint)
@@ -116,12 +128,45 @@ async def push_segment(request: web.Request) -> web.Response:
         raise
     return web.json_response(
         {"id": seg.uid, "camera": seg.camera, "start": iso(seg.start_us), "end": iso(seg.end_us),
-         "deadline": iso(seg.deadline_us), "bytes": seg.bytes},
+         "deadline": iso(seg.deadline_us), "bytes": seg.bytes,
+         "camera_start": None if seg.claimed_start_us is None else iso(seg.claimed_start_us)},
         status=201 if created else 200,  # 200: a retry of an upload already stored
     )
 
 
+@contextmanager
+def _reserve(request: web.Request, settings: Settings, cam: CameraSettings) -> Iterator[None]:
+    """A slot overall, one of the camera's, and its body's bytes; Busy when any is taken.
+
+    Refused before reading the body: memory stays bounded however many
+    cameras push at once, and a camera holding its slots with slow bodies
+    (freed after server.body_timeout_s) leaves the others theirs.
+    """
+    slots, mine = request.app[UPLOAD_SLOTS], request.app[CAMERA_SLOTS][cam.id]
+    body = request.app[BODY_BYTES]
+    declared = request.content_length
+    size = settings.storage.max_segment_bytes if declared is None else min(
+        declared, settings.storage.max_segment_bytes)
+    if not mine.take(1):
+        raise Busy(f"camera {cam.id} already has {mine.capacity} upload(s) in flight "
+                   "(server.max_uploads_per_camera); retry in a few seconds")
+    with mine.held(1):
+        if not slots.take(1):
+            raise Busy(f"{settings.server.max_concurrent_uploads} uploads are already being "
+                       "processed; retry in a few seconds")
+        with slots.held(1):
+            if not body.take(size):
+                raise Busy(f"{body.used} bytes of uploads are already in memory "
+                           "(media.max_bytes_in_flight); retry in a few seconds")
+            with body.held(size):
+                yield
+
+
 def setup_push(app: web.Application) -> None:
-    """The camera tokens and the upload slots the push handler needs."""
-    app[PUSH_TOKENS] = load_push_tokens(app[SETTINGS])
-    app[UPLOAD_SLOTS] = asyncio.Semaphore(app[SETTINGS].server.max_concurrent_uploads)
+    """The camera tokens and the upload budgets the push handler needs."""
+    settings = app[SETTINGS]
+    app[PUSH_TOKENS] = load_push_tokens(settings)
+    app[UPLOAD_SLOTS] = Budget(settings.server.max_concurrent_uploads)
+    app[CAMERA_SLOTS] = {c.id: Budget(settings.server.max_uploads_per_camera)
+                         for c in settings.cameras}
+    app[BODY_BYTES] = Budget(settings.media.max_bytes_in_flight)

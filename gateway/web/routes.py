@@ -14,8 +14,10 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from ..holds.access import RULES
-from . import holds_api, notice, push, segments_api, system
+from . import holds_api, keys_api, notice, push, segments_api, system
 from .appkeys import ROUTE_OF
+from .pages import cameras, holds as hold_pages, people, records, signin
+from .pages.site import setup_pages, static_file
 from .openapi import (
     COURT_ORDER,
     EXPORT_ID,
@@ -44,6 +46,7 @@ class Route:
     handler: Handler
     action: str      # a key of gateway.holds.access.RULES: who may call it
     doc: Op          # what it answers (OpenAPI)
+    page: bool = False  # a browser page: sessions, and the anonymous are sent to sign in
 
     def __post_init__(self) -> None:
         if self.action not in RULES:
@@ -68,7 +71,7 @@ def _hold_action_route(path: str, action: str) -> Route:
                     (400, 404, 409), body=json_content(body), params=(HOLD_ID,)))
 
 
-ROUTES: tuple[Route, ...] = (
+API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", system.healthz, "public",
           Op("Health check", (200, "Up", json_content(obj({"status": {"const": "ok"}}))))),
     Route("GET", "/notice", notice.notice_handler, "public",
@@ -83,7 +86,8 @@ ROUTES: tuple[Route, ...] = (
                                        json_content({"type": "object"})))),
     Route("POST", "/api/v1/cameras/{camera}/segments", push.push_segment, "camera.push",
           Op("Camera push: store one video segment (masked, encrypted, deleted at its deadline)",
-             (201, "Stored", json_content(ref("Segment"))), (400, 401, 404, 413, 415, 503, 507),
+             (201, "Stored", json_content(ref("Segment"))),
+             (400, 401, 404, 408, 413, 415, 503, 507),
              body={"video/mp4": {"schema": {"type": "string", "contentMediaType": "video/mp4"}},
                    "video/mp2t": {"schema": {"type": "string",
                                              "contentMediaType": "video/mp2t"}}},
@@ -105,7 +109,7 @@ ROUTES: tuple[Route, ...] = (
              (400, 404), params=(HOLD_ID,))),
     Route("POST", f"{HOLD}/exports", holds_api.create_export, "export.create",
           Op("Build a signed disclosure package from a hold",
-             (201, "The export", json_content(ref("Export"))), (400, 404, 409),
+             (201, "The export", json_content(ref("Export"))), (400, 404, 409, 423),
              body=json_content(EXPORT_REQUEST), params=(HOLD_ID,))),
     Route("GET", r"/api/v1/exports/{id:\d+}.zip", holds_api.download_export, "export.download",
           Op("Download an export package", (200, "The package", {"application/zip": {}}),
@@ -113,7 +117,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", r"/api/v1/segments/{id:[0-9a-f]{32}}/video", segments_api.segment_video,
           "footage.view",
           Op("View one segment: decrypted, masked MP4 (audited)",
-             (200, "The video", {"video/mp4": {}}), (400, 404),
+             (200, "The video", {"video/mp4": {}}), (400, 404, 423),
              params=(param("id", "path", {"type": "string", "pattern": "^[0-9a-f]{32}$"}, True,
                            "segment id"),
                      param("reason", "query", TEXT, True, "why it is viewed (audited)")))),
@@ -123,6 +127,18 @@ ROUTES: tuple[Route, ...] = (
                  "AuditEntry")}}))), (400,),
              params=(param("since", "query", {"type": "integer", "minimum": 0}, False,
                            "audit seq to start after (default 0)"),))),
+    Route("POST", "/api/v1/keys/unlock", keys_api.unlock_view, "keys.unlock",
+          Op("Sealed mode: give this director's passphrase (unlocks at the quorum)",
+             (200, "Unlocked", json_content(ref("KeyStatus"))), (400, 409, 429),
+             body=json_content(obj({"passphrase": TEXT | {"format": "password"}})),
+             accepted=(202, "Share accepted; more directors must unlock",
+                       json_content(ref("KeyStatus"))))),
+    Route("POST", "/api/v1/keys/lock", keys_api.lock_view, "keys.lock",
+          Op("Sealed mode: lock now (drops the key from memory)",
+             (200, "Locked", json_content(ref("KeyStatus"))), (409,))),
+    Route("GET", "/api/v1/keys/status", keys_api.status_view, "keys.status",
+          Op("Key mode, locked or unlocked, until when",
+             (200, "The status", json_content(ref("KeyStatus"))))),
     Route("GET", "/api/v1/audit/verify", holds_api.audit_verify, "audit.read",
           Op("Verify the audit log's hash chain", (200, "The result", json_content(obj(
               {"ok": {"type": "boolean"}, "entries": {"type": "integer"}},
@@ -131,7 +147,68 @@ ROUTES: tuple[Route, ...] = (
                "problem": {"type": ["string", "null"]}}))))),
 )
 
-DOCUMENT = openapi_document(ROUTES)
+HTML = {"text/html": {}}
+FORM = {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}
+CAMERA_ID = param("camera", "path", {"type": "string"}, True, "camera id")
+USER_NAME = param("name", "path", {"type": "string"}, True, "user name")
+PAGE_HOLD = r"/holds/{id:\d+}"
+
+
+def _page(method: str, path: str, handler: Handler, action: str, summary: str,
+          params: tuple[dict, ...] = (), errors: tuple[int, ...] = ()) -> Route:
+    """A page: HTML for people in a browser; forms are posted with the session's CSRF token."""
+    ok = (303, "Done: to the page that shows it", {}) if method == "POST" else (
+        200, "The page", HTML)
+    return Route(method, path, handler, action,
+                 Op(summary, ok, errors, body=FORM if method == "POST" else None,
+                    params=params), page=True)
+
+
+PAGES: tuple[Route, ...] = (
+    _page("GET", "/", signin.home, "public", "Sign-in, or the home page of who is signed in"),
+    _page("GET", "/login", signin.login_form, "public", "The sign-in form"),
+    _page("POST", "/login", signin.login_submit, "public",
+          "Sign in (sets the session cookie)", errors=(401, 403, 429)),
+    _page("POST", "/logout", signin.logout, "session.end", "Sign out (ends the session)"),
+    Route("GET", "/static/{name}", static_file, "public",
+          Op("The pages' stylesheet and script", (200, "The file", {"text/css": {}}), (404,),
+             params=(param("name", "path", {"type": "string"}, True, "file name"),)), page=True),
+    _page("GET", "/cameras", cameras.cameras_page, "camera.read",
+          "Cameras: place, policy, retention, masks"),
+    _page("GET", "/cameras/{camera}", cameras.timeline_page, "timeline.read",
+          "A camera's timeline: stored footage, deadlines, gaps, holds", (CAMERA_ID,), (404,)),
+    _page("GET", "/cameras/{camera}/frame.jpg", cameras.frame_image, "footage.play",
+          "The first frame of the newest stored (masked) segment (audited)", (CAMERA_ID,),
+          (400, 404)),
+    _page("GET", "/cameras/{camera}/play", cameras.play_page, "footage.play",
+          "Play a window of footage after stating a reason (audited)", (CAMERA_ID,), (400, 404)),
+    _page("GET", "/holds", hold_pages.holds_page, "hold.read", "Holds: the director's queue"),
+    _page("POST", "/holds", hold_pages.request_hold, "hold.request", "Request a hold",
+          errors=(400, 409)),
+    _page("GET", PAGE_HOLD, hold_pages.hold_view, "hold.read", "One hold, its exports",
+          (HOLD_ID,), (404,)),
+    _page("POST", PAGE_HOLD + "/action", hold_pages.hold_action, "hold.act",
+          "Approve, deny, release, renew, or record a court order", (HOLD_ID,),
+          (400, 404, 409)),
+    _page("POST", PAGE_HOLD + "/export", hold_pages.start_export, "export.create",
+          "Start building an export package", (HOLD_ID,), (400, 404, 409)),
+    _page("GET", "/audit", records.audit_page, "audit.read", "The audit log, with filters",
+          errors=(400,)),
+    _page("GET", "/receipts", records.receipts_page, "receipts.read", "Purge receipts",
+          errors=(400,)),
+    _page("GET", "/compliance", records.compliance_page, "compliance.read",
+          "Compliance: past-deadline footage, purge lag, holds by state"),
+    _page("GET", "/users", people.users_view, "users.manage", "Users"),
+    _page("POST", "/users", people.add_user, "users.manage", "Add a user", errors=(400, 409)),
+    _page("POST", "/users/{name}/password", people.reset_password, "users.manage",
+          "Reset a user's password (ends their sessions)", (USER_NAME,), (400, 404)),
+    _page("POST", "/users/{name}/revoke-tokens", people.revoke_tokens, "users.manage",
+          "Revoke a user's API tokens", (USER_NAME,), (404,)),
+)
+#: THE table: the API and the pages. OpenAPI documents the API (the pages answer HTML).
+ROUTES: tuple[Route, ...] = API_ROUTES + PAGES
+
+DOCUMENT = openapi_document(API_ROUTES)
 
 def setup(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
     """Register ``routes`` (all of them unless a test picks a few) and what they need."""
@@ -143,5 +220,7 @@ def setup(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
             app.router.add_route(r.method, r.path, r.handler)
         table[r.handler] = r
     app[ROUTE_OF] = table
+    if any(r.page for r in routes):
+        setup_pages(app)
     if any(r.handler is push.push_segment for r in routes):
         push.setup_push(app)

@@ -94,13 +94,13 @@ async def test_503_is_retried_after_retry_after(aiohttp_server, make_settings, c
     server = await aiohttp_server(app)
     base = f"http://127.0.0.1:{server.port}"
     slots = app[UPLOAD_SLOTS]
-    await slots.acquire()  # another upload is being processed
+    assert slots.take(1)  # another upload is being processed
     loop = asyncio.get_running_loop()
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:  # the other upload finishes while we wait
         waits.append(seconds)
-        loop.call_soon_threadsafe(slots.release)
+        loop.call_soon_threadsafe(slots.give, 1)
 
     f = tmp_path / "seg.mp4"
     f.write_bytes(clip)

@@ -26,6 +26,10 @@ def test_demo_shows_masking_sealing_and_destruction_within_a_minute(tmp_path):
     assert f"footage-gateway demo on http://127.0.0.1:{port}" in log
     for role in ("director", "staff", "auditor"):
         assert re.search(rf"^\s+{role}\s+fgw_\S{{20,}}$", log, re.M), log[:2000]
+    assert f"web UI: open http://127.0.0.1:{port}/ and sign in" in log
+    for role in ("director", "staff", "auditor", "admin"):
+        assert re.search(rf"^\s+user {role}\s+password \S{{16}}$", log, re.M), log[:2000]
+    assert (tmp_path / "demo" / "logins.txt").stat().st_mode & 0o777 == 0o600
     stored = re.findall(r"stored ([0-9a-f]{32}) \(masked, sealed", log)
     destroyed = re.findall(r"destroyed segment ([0-9a-f]{32}) .*?key erased ([0-9.]+) s after", log)
     assert len(stored) >= 5, log[-3000:]

@@ -53,6 +53,11 @@ FALLBACK_METRICS = {
     "footage_segments_dropped_total": "counter",
     "footage_notifications_total": "counter",
     "footage_notifications_pending": "gauge",
+    "footage_key_unlocked": "gauge",
+    "footage_key_unlock_failures_total": "counter",
+    "footage_clock_jump_seconds": "gauge",
+    "footage_purge_paused": "gauge",
+    "footage_camera_clock_skew_seconds": "gauge",
 }
 #: Series Prometheus itself makes; dashboards may use them besides the contract's.
 PROMETHEUS_BUILTINS = {"up"}
@@ -247,6 +252,16 @@ def test_unit_runs_the_gateway_as_its_own_user_with_the_documented_paths():
     # A backup of storage.path must not sweep up the key ring (docs/operations.md, Backups).
     assert not settings.keyring_path.is_relative_to(settings.storage_path)
     assert one(d, "Restart") == "on-failure"
+
+
+def test_unit_memory_max_covers_the_gateways_memory_bound():
+    from gateway.config import load_settings, parse_settings
+    limit = re.search(r"^MemoryMax=(\d+)([KMG])$", UNIT.read_text(), re.M)
+    assert limit, "the unit sets no MemoryMax= (issue 10, finding 3)"
+    max_bytes = int(limit[1]) * 1024 ** " KMG".index(limit[2])
+    for settings in (parse_settings({"storage": {"path": "/tmp/x"}}),
+                     load_settings(CONFIG_EXAMPLE)):
+        assert settings.memory_bound_bytes() <= max_bytes
 
 
 def test_unit_keeps_plaintext_and_keys_off_disk_and_private():

@@ -14,15 +14,18 @@ ROOT = Path(__file__).resolve().parents[2] / "gateway"
 
 #: Lowest first. A module may import its own layer and those below, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("gateway", "gateway.clock", "gateway.errors", "gateway.models", "gateway.durations",
+    ("gateway", "gateway.clock", "gateway.timeguard", "gateway.budget", "gateway.geometry",
+     "gateway.errors", "gateway.models", "gateway.durations",
      "gateway.fsutil", "gateway.crashpoints", "gateway.audit", "gateway.metrics",
-     "gateway.config", "gateway.notify.settings"),
+     "gateway.config", "gateway.notify.settings", "gateway.humanize",
+     "gateway.users.settings", "gateway.segments.rtsp_settings"),
     ("gateway.catalog", "gateway.media", "gateway.vault", "gateway.notify.mail",
      "gateway.notify.webhook"),
     ("gateway.policy.loading", "gateway.policy.check", "gateway.policy.notice"),
     ("gateway.runtime", "gateway.segments.rules", "gateway.segments.receipts",
-     "gateway.segments.recovery", "gateway.holds.access", "gateway.holds.rules",
-     "gateway.holds.records", "gateway.holds.package", "gateway.notify.events"),
+     "gateway.segments.recovery", "gateway.segments.timeline", "gateway.holds.access",
+     "gateway.holds.rules", "gateway.holds.records", "gateway.holds.package",
+     "gateway.notify.events"),
     ("gateway.segments", "gateway.keys", "gateway.users", "gateway.holds.lookups"),
     ("gateway.holds", "gateway.policy", "gateway.notify"),
     ("gateway.loops",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import av
@@ -11,6 +12,7 @@ import pytest
 
 from conftest import CAMERA_TOKEN, auth, camera
 from gateway.catalog import segments as seg_sql
+from gateway.clock import US
 from gateway.media import synth
 from gateway.web.appkeys import CATALOG, METRICS, RUNTIME
 from gateway.segments.read import read_plaintext
@@ -40,7 +42,7 @@ async def test_ingest_stores_only_ciphertext_and_reads_back_identical(gateway_cl
     resp = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
     assert resp.status == 201, await resp.text()
     body = await resp.json()
-    assert set(body) == {"id", "camera", "start", "end", "deadline", "bytes"}
+    assert set(body) == {"id", "camera", "start", "end", "deadline", "bytes", "camera_start"}
     assert body["camera"] == "lobby"
 
     data_dir = tmp_path / "data"
@@ -61,13 +63,19 @@ async def test_ingest_stores_only_ciphertext_and_reads_back_identical(gateway_cl
     assert seg.end_us - seg.start_us == 2_000_000
 
 
-async def test_start_header_sets_times_and_deadline(gateway_client, segment):
+async def test_a_start_in_the_future_is_stored_for_display_and_times_come_from_receipt(
+        gateway_client, segment):
+    # Finding 2 of issue 10: a camera whose clock is ahead used to have every segment refused.
     client, app = await gateway_client()
+    before = time.time_ns() // 1000
     resp = await client.post("/api/v1/cameras/lobby/segments", data=segment,
                              headers={**auth(), "X-Segment-Start": "2030-01-01T00:00:00Z"})
-    # The fake-free system clock says 2026: a start in 2030 is in the future.
-    assert resp.status == 400
-    assert (await resp.json())["error"]["code"] == "bad_start"
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    assert body["camera_start"] == "2030-01-01T00:00:00.000Z"
+    seg = await app[CATALOG].run(seg_sql.get_segment, body["id"])
+    assert before <= seg.end_us <= time.time_ns() // 1000  # the end is the receipt
+    assert seg.end_us - seg.start_us == 2_000_000 and seg.deadline_us == seg.end_us + 5 * US
 
 
 async def test_mpegts_is_accepted_and_stored_as_mp4(gateway_client):
@@ -250,10 +258,10 @@ async def test_uploads_beyond_the_limit_get_503_without_being_read(gateway_clien
                                             headers=auth()))
     from gateway.web.push import UPLOAD_SLOTS
     for _ in range(500):  # until the first request holds the slot (bounded)
-        if app[UPLOAD_SLOTS].locked():
+        if app[UPLOAD_SLOTS].full():
             break
         await asyncio.sleep(0.01)
-    assert app[UPLOAD_SLOTS].locked()
+    assert app[UPLOAD_SLOTS].full()
     busy = await client.post("/api/v1/cameras/lobby/segments", data=segment, headers=auth())
     assert busy.status == 503 and busy.headers["Retry-After"] == "5"
     assert (await busy.json())["error"]["code"] == "busy"

@@ -119,12 +119,17 @@ async def test_camera_restart_reconnects_and_leaves_a_gap(gateway_client, make_s
     finally:
         sim.stop()
     rows = puller.stored
-    gaps = [b.start_us - a.end_us for a, b in zip(rows, rows[1:])]
+    # In the stream's own time where the camera sent RTCP (claimed_start_us);
+    # the catalog's start/end are the gateway's receipt times.
+    def span(r):
+        start = r.claimed_start_us if r.claimed_start_us is not None else r.start_us
+        return start, start + (r.end_us - r.start_us)
+    gaps = [span(b)[0] - span(a)[1] for a, b in zip(rows, rows[1:])]
     # One gap the length of the outage (>= the waits before reconnecting); the
     # others are back to back.
     outage = gaps[before - 1]
     assert outage >= 1.0 * US, gaps
-    assert all(abs(g) < 0.2 * US for i, g in enumerate(gaps) if i != before - 1), gaps
+    assert all(abs(g) < 0.5 * US for i, g in enumerate(gaps) if i != before - 1), gaps
     svc = app[RUNTIME]
     for row in rows:
         assert not row.masked
