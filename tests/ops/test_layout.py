@@ -17,7 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway", "gateway.clock", "gateway.timeguard", "gateway.budget", "gateway.geometry",
      "gateway.errors", "gateway.models", "gateway.durations",
      "gateway.fsutil", "gateway.crashpoints", "gateway.audit", "gateway.metrics",
-     "gateway.config", "gateway.notify.settings", "gateway.humanize",
+     "gateway.config", "gateway.strict", "gateway.limits", "gateway.notify.settings", "gateway.humanize",
      "gateway.users.settings"),
     ("gateway.catalog", "gateway.media", "gateway.vault", "gateway.notify.mail",
      "gateway.notify.webhook"),
