@@ -9,16 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..durations import parse_duration
+from ..strict import StrictModel
 from ..models import ROLES
 
 
-class _Strict(BaseModel):
-    # gateway.config.StrictModel's three rules; config imports this module, so a
-    # local copy avoids the import circle.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 #: The kinds of event a notification is sent for (docs/operations.md, "Notifications").
@@ -59,7 +56,7 @@ def _address(v: str) -> str:
     return v
 
 
-class NotifySettings(_Strict):
+class NotifySettings(StrictModel):
     """Email over SMTP and/or a JSON webhook; both off when neither is configured."""
 
     smtp_host: str | None = Field(None, min_length=1, max_length=253,

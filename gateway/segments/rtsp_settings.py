@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ..strict import StrictModel
 
 
-class RtspSettings(BaseModel):
+class RtspSettings(StrictModel):
     """How cameras with an ``rtsp_url`` are pulled."""
-
-    # gateway.config.StrictModel's three rules (config imports this module).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     segment_seconds: int = Field(
         10, ge=1, le=300,

@@ -6,17 +6,14 @@ applies it.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..durations import parse_duration
+from ..strict import StrictModel
 
 Duration = str
 
 
-class _Strict(BaseModel):
-    # gateway.config.StrictModel's three rules; config imports this module, so a
-    # local copy avoids the import circle.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _bounded_duration(v: str, lo_s: int, hi_s: int) -> str:
@@ -26,7 +23,7 @@ def _bounded_duration(v: str, lo_s: int, hi_s: int) -> str:
     return v
 
 
-class SessionSettings(_Strict):
+class SessionSettings(StrictModel):
     """Web sign-in: server-side sessions and login rate limits."""
 
     idle_timeout: Duration = Field(

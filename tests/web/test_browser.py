@@ -49,14 +49,22 @@ def server(tmp_path_factory):
     # The entrance camera's footage from three days ago reaches its deadline and is destroyed
     # (purge receipts, the compliance chart), then the day goes on.
     lobby = srv.svc.settings.camera("lobby")
+    def deliver(camera, data, start_us):
+        """Store a 1 s segment as if it arrived when recorded (deadlines run from receipt)."""
+        now = srv.clock.now_us()
+        srv.clock.t = min(now, start_us + 1 * US)  # the wall clock only; no loop watches it
+        try:
+            return srv.call(ingest(srv.svc, camera, data, start_hint_us=start_us))
+        finally:
+            srv.clock.t = now
+
     for i, due_in in enumerate((10, 40, 90, 150, 240)):
-        srv.call(ingest(srv.svc, lobby, clip(20 + i), start_hint_us=srv.clock.now_us()
-                                - (RETENTION_S + 1 - due_in) * US))
+        deliver(lobby, clip(20 + i), srv.clock.now_us() - (RETENTION_S + 1 - due_in) * US)
     srv.clock.advance(300)
     srv.call(purge_once(srv.svc))
     # Twelve consecutive seconds of real, masked H.264 ending a minute ago.
-    srv.segments = [srv.call(ingest(srv.svc, cam, clip(i), start_hint_us=srv.clock.now_us()
-                                            - (72 - i) * US)) for i in range(12)]
+    srv.segments = [deliver(cam, clip(i), srv.clock.now_us() - (72 - i) * US)
+                    for i in range(12)]
     yield srv
     srv.close()
 
