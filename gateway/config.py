@@ -301,6 +301,11 @@ class Settings(StrictModel):
         return Path(self.keys.sealed_path) if self.keys.sealed_path else self.storage_path / "sealed"
 
     @property
+    def audit_key_path(self) -> Path:
+        """The audit chain's HMAC key, beside the key ring (gateway.vault.auditkey)."""
+        return self.keyring_path.with_name(self.keyring_path.name + ".audit-key")
+
+    @property
     def catalog_path(self) -> Path:
         return self.storage_path / "catalog.sqlite3"
 

@@ -24,6 +24,7 @@ from .config import CameraSettings, Settings
 from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
 from .timeguard import GuardState
+from .vault.auditkey import open_audit_key
 from .vault.keyring import KeyRing
 from .vault.modes import check_mode, open_keys
 from .vault.sealed_store import SealedKeys
@@ -49,6 +50,8 @@ class Runtime:
     clock_guard: GuardState | None = None
     #: width x height x frames of the uploads being decoded (media.max_pixel_frames_in_flight).
     pixel_frames: Budget | None = None
+    #: Whether a MACed entry was among them (so every later one must carry a MAC).
+    audit_keyed: bool = False
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""
@@ -83,6 +86,10 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     db = AsyncCatalog(catalog)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
     try:
+        # The server makes the audit key on its first start (and keys the chain);
+        # the CLI loads it when it exists, so its audit entries are MACed too.
+        await db.run(lambda c: open_audit_key(c, settings.audit_key_path, create=server,
+                                              now_us=clock.now_us()))
         yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
                       wake_purger,
                       pixel_frames=Budget(settings.media.max_pixel_frames_in_flight))

@@ -24,7 +24,13 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class Catalog:
-    """One SQLite connection with the pragmas our invariants rely on."""
+    """One SQLite connection with the pragmas our invariants rely on.
+
+    ``audit_key`` (set by whoever loaded it, gateway.vault.auditkey) MACs every
+    audit entry this connection appends; the key itself is never stored here.
+    """
+
+    audit_key: bytes | None = None
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -16,6 +16,7 @@ from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
 from ..segments.purge import due_plan
+from ..vault.auditkey import read_key
 from ..vault.modes import open_keys
 from ..vault.storage import LocalStorage
 from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
@@ -84,11 +85,13 @@ def check_command(config_path: str, quick: bool) -> None:
         raise CliError(f"no catalog at {settings.catalog_path}")
     try:
         ring = open_keys(settings, create=False)
+        audit_key = read_key(settings.audit_key_path)
     except GatewayError as err:
         raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
     try:
-        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
+        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick,
+                        audit_key=audit_key)
     finally:
         db.close()
     for p in rep.problems:

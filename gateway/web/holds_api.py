@@ -177,6 +177,8 @@ async def audit_entries(request: web.Request) -> web.Response:
 
 async def audit_verify(request: web.Request) -> web.Response:
     # The whole chain, on the read-only connection: hashing it never holds up the writer.
-    r = await request.app[RUNTIME].catalog.read(lambda db: verify_chain(audit_log.entries(db)))
+    svc = request.app[RUNTIME]
+    key = svc.catalog.catalog.audit_key
+    r = await svc.catalog.read(lambda db: verify_chain(audit_log.entries(db), key=key))
     return web.json_response({"ok": r.ok, "entries": r.entries, "head": r.head,
                               "first_bad_seq": r.first_bad_seq, "problem": r.problem})
