@@ -42,8 +42,19 @@ def _shred_batch(db: Catalog, segs: list[Segment], now_us: int) -> list[Segment]
     for seg in segs:
         if seg_sql.shred(db, seg.id, now_us):
             done.append(Segment(**{**seg.__dict__, "state": "shredded", "shredded_us": now_us}))
-    db.checkpoint()
+    db.wal_erased_pending += len(done)
+    db.checkpoint()  # never waits out a reader: retried by the loop (retry_checkpoint)
     return done
+
+
+async def retry_checkpoint(svc: Runtime) -> int:
+    """Retry the truncating checkpoint while erased keys may sit in the WAL; export how many."""
+    db = svc.catalog.catalog
+    if db.wal_erased_pending:
+        if await svc.catalog.run(Catalog.checkpoint):
+            log.info("WAL truncated: no erased data key is left in it")
+    svc.metrics.wal_erased_pending.set(db.wal_erased_pending)
+    return db.wal_erased_pending
 
 
 def due_plan(db: Catalog, now_us: int) -> rules.PurgePlan:
