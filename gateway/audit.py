@@ -11,7 +11,10 @@ entry also carries ``mac = HMAC-SHA256(audit key, MAC_LABEL || seq || ":" ||
 hash)`` (hex), under a key kept beside the key ring, never in the catalog
 (gateway.vault.auditkey). Entries written before the key existed carry none;
 the first keyed entry commits to them through its ``prev_hash``. Once one
-entry carries a MAC, every later one must.
+entry carries a MAC, every later one must. A restore without the old key
+(``footage-gateway restore``) appends an ``audit.rekeyed`` entry under a new
+key: its valid MAC vouches for every entry before it, whose MACs were made
+with the lost key and are not checked.
 
 Pure: the catalog stores rows, this module computes and checks hashes.
 """
@@ -27,6 +30,8 @@ from typing import Iterable, Mapping
 GENESIS = "0" * 64
 #: Names the MAC's construction and version; part of every MAC input.
 MAC_LABEL = b"footage-gateway audit mac v1\n"
+#: The action of the entry a restore appends under a new audit key.
+REKEYED = "audit.rekeyed"
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ def verify(entries: Iterable[Entry], *, after: tuple[int, str] = (0, GENESIS),
     """
     prev, expected_seq, n = after[1], after[0] + 1, 0
     checked = key is not None
+    # The first entry whose MAC failed (and n, prev there), unless a later rekey vouches.
+    unverified: tuple[int, int, str] | None = None
 
     def bad(seq: int, problem: str) -> VerifyResult:
         return VerifyResult(False, n, prev, seq, problem, keyed, checked)
@@ -104,10 +111,17 @@ def verify(entries: Iterable[Entry], *, after: tuple[int, str] = (0, GENESIS),
                               "(written or rewritten without the audit key)")
         if e.mac is not None:
             if key is not None and not hmac.compare_digest(e.mac, entry_mac(key, e.seq, e.hash)):
-                return bad(e.seq, f"entry {e.seq} fails its MAC (rewritten without the audit "
-                                  "key, or a different key)")
+                if e.action == REKEYED:
+                    return bad(e.seq, f"entry {e.seq} ({REKEYED}) fails its MAC")
+                unverified = unverified or (e.seq, n, prev)
+            elif e.action == REKEYED:
+                unverified = None  # its MAC commits to every entry before it
             keyed = True
         prev, expected_seq, n = e.hash, expected_seq + 1, n + 1
+    if unverified is not None:
+        seq, n, prev = unverified
+        return bad(seq, f"entry {seq} fails its MAC (rewritten without the audit key, or a "
+                        "different key)")
     if key is not None and not keyed and after[0] + n > 0:
         return bad(1, "no entry carries a MAC from the audit key: the chain was rewritten "
                       "without it (the key exists, so the chain was keyed when it was made)")
