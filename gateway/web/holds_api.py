@@ -25,10 +25,20 @@ AUDIT_PAGE = 1000
 
 
 async def read_json(request: web.Request) -> dict:
-    """The request's JSON object body, or BadRequest (empty body: {})."""
+    """The request's JSON object body, or BadRequest (empty body: {}).
+
+    Read to its end however it arrives: ``content.read(n)`` returns what has
+    arrived so far, which for a body sent in pieces is only its start.
+    """
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadRequest("JSON body too large", code="bad_json")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    buf = bytearray()
+    while len(buf) <= MAX_JSON_BYTES:
+        chunk = await request.content.read(MAX_JSON_BYTES + 1 - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    raw = bytes(buf)
     if len(raw) > MAX_JSON_BYTES:
         raise BadRequest("JSON body too large", code="bad_json")
     if not raw.strip():
