@@ -110,7 +110,8 @@ class KeysSettings(StrictModel):
         "ring", description="ring: a key ring file wraps data keys; sealed: the gateway holds "
                             "only public keys and a director unlocks to view or export "
                             "(docs/sealed-mode.md)")
-    path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
+    path: str | None = Field(None, description="key ring file; default STORAGE-keys/keyring, "
+                             "beside the storage directory and never inside it")
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
     sealed_path: str | None = Field(
         None, description="sealed mode: directory of director key files and epoch files; "
@@ -294,7 +295,16 @@ class Settings(StrictModel):
 
     @property
     def keyring_path(self) -> Path:
-        return Path(self.keys.path) if self.keys.path else self.storage_path / "keyring"
+        """keys.path, or ``STORAGE-keys/keyring``: a copy of the storage directory (the
+        footage and the catalog) must never carry the keys that decrypt it."""
+        if self.keys.path:
+            return Path(self.keys.path)
+        return self.storage_path.with_name(self.storage_path.name + "-keys") / "keyring"
+
+    @property
+    def legacy_keyring_path(self) -> Path | None:
+        """Where releases before issue 10 put the ring when keys.path was unset (moved at start)."""
+        return None if self.keys.path else self.storage_path / "keyring"
 
     @property
     def sealed_path(self) -> Path:

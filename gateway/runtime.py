@@ -11,6 +11,7 @@ The operations are module functions that take it as their first argument:
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,10 +26,20 @@ from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
 from .timeguard import GuardState
 from .vault.auditkey import open_audit_key
-from .vault.keyring import KeyRing
+from .vault.keyring import KeyRing, move_legacy_ring
 from .vault.modes import check_mode, open_keys
 from .vault.sealed_store import SealedKeys
 from .vault.storage import LocalStorage, Storage
+
+log = logging.getLogger(__name__)
+
+
+def adopt_legacy_ring(settings: Settings) -> None:
+    """A ring an older release kept inside the storage directory moves beside it."""
+    if move_legacy_ring(settings.legacy_keyring_path, settings.keyring_path):
+        log.warning("moved the key ring from %s to %s: a copy of the storage directory no "
+                    "longer carries the keys (set keys.path to choose another place)",
+                    settings.legacy_keyring_path, settings.keyring_path)
 
 
 @dataclass
@@ -74,6 +85,7 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     """
     if server:
         settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        adopt_legacy_ring(settings)
     keyring = open_keys(settings, create=server, clock=clock)
     catalog = Catalog.open(settings.catalog_path)
     if server:

@@ -15,6 +15,7 @@ from ..clock import US, SystemClock
 from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
+from ..runtime import adopt_legacy_ring
 from ..segments.purge import due_plan
 from ..vault.auditkey import read_key
 from ..vault.modes import open_keys
@@ -40,6 +41,7 @@ def serve_command(config_path: str) -> None:
         app = create_app(settings)
         # Open (or create, 0600) the key ring -- or sealed mode's epochs -- now, so a bad
         # one stops us with a message.
+        adopt_legacy_ring(settings)
         open_keys(settings, create=True)
     except GatewayError as err:
         raise CliError(f"refusing to start: {err.message}", exit='refused')
