@@ -14,7 +14,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from .budget import Budget
@@ -63,6 +63,8 @@ class Runtime:
     pixel_frames: Budget | None = None
     #: Whether a MACed entry was among them (so every later one must carry a MAC).
     audit_keyed: bool = False
+    #: export id -> (data key, key id) sealing its package: in memory only (holds.exports).
+    export_keys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""

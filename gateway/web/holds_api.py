@@ -168,10 +168,23 @@ async def create_export(request: web.Request) -> web.Response:
 async def download_export(request: web.Request) -> web.StreamResponse:
     actor = caller(request)
     export_id = _int_param(request.match_info["id"], "export id", "bad_id")
-    path = await ex.export_package(request.app[RUNTIME], export_id, actor)
-    return web.FileResponse(path, headers={
+    svc = request.app[RUNTIME]
+    await ex.export_package(svc, export_id, actor)
+    chunks = ex.package_chunks(svc, export_id)  # sealed at rest: decrypted as it goes out
+    first = await svc.cpu(next, chunks, None)    # a bad file fails here, before the 200
+    resp = web.StreamResponse(headers={
         "Content-Type": "application/zip", "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="footage-export-{export_id}.zip"'})
+    await resp.prepare(request)
+    try:
+        chunk = first
+        while chunk is not None:
+            await resp.write(chunk)
+            chunk = await svc.cpu(next, chunks, None)
+    finally:
+        chunks.close()
+    await resp.write_eof()
+    return resp
 
 
 async def audit_entries(request: web.Request) -> web.Response:
