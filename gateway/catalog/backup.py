@@ -27,6 +27,9 @@ from . import audit_log
 from .core import Catalog
 
 LOST_REASON = "lost with the host: restored from a backup, which holds no data keys"
+#: Tables holding key material, emptied in every backup. A new table with wrapped
+#: keys (say, of another key mode) MUST be added here.
+KEY_TABLES = ("data_keys",)
 
 
 def _private_temp(dest: Path) -> Path:
@@ -63,7 +66,8 @@ def backup(catalog_path: Path, dest: Path) -> dict[str, int]:
             src.backup(out)  # one step: a single consistent snapshot
             out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
             out.execute("PRAGMA secure_delete=ON")
-            out.execute("DELETE FROM data_keys")
+            for table in KEY_TABLES:
+                out.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
             out.execute("VACUUM")  # no freed page keeps a wrapped key
             counts = _counts(out)
         finally:
