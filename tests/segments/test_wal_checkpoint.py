@@ -54,7 +54,7 @@ async def test_a_long_reader_delays_no_push_and_the_erased_key_is_reported_until
         delay = await purge
         assert r.status == 201
         assert pushed_in < 1.0, f"another camera's push took {pushed_in:.1f} s"
-        assert await svc.catalog.run(seg_sql.get_data_key, seg.id) is None  # destroyed
+        assert await svc.catalog.run(seg_sql.get_receipt, uid) is not None  # destroyed
         assert pending(svc) == "footage_wal_erased_keys_pending 1.0"
         assert delay <= CHECKPOINT_RETRY_S  # the loop comes back soon to try again
         assert await retry_checkpoint(svc) == 1  # still blocked
