@@ -12,7 +12,7 @@ import io
 import av
 import pytest
 
-from conftest import auth
+from conftest import auth, camera
 from gateway.catalog import segments as seg_sql
 from gateway.clock import US, iso
 from gateway.media import synth
@@ -65,6 +65,17 @@ async def test_a_segment_cut_mid_stream_is_refused_and_nothing_is_stored(
     assert await nothing_stored(app)
     whole = await post(client, fake_clock, clips()[kind], ctype)
     assert whole.status == 201  # the same stream uncut is fine
+
+
+async def test_a_ts_cut_between_packets_is_refused_for_a_masked_camera_too(
+        gateway_client, make_settings, fake_clock):
+    masked = camera(masks=[{"zone": "shelves", "polygon": [[0, 0], [0.5, 0], [0.5, 0.5]],
+                            "mode": "fill"}])
+    client, app = await gateway_client(make_settings([masked]), clock=fake_clock)
+    ts = clips()["ts"]
+    r = await post(client, fake_clock, ts[:len(ts) * 6 // 10 // 188 * 188], "video/mp2t")
+    assert r.status == 400 and "cut short" in (await r.json())["error"]["message"]
+    assert await nothing_stored(app)
 
 
 @pytest.mark.parametrize("kind,ctype", [("mkv", "video/mp4"), ("mkv", "video/mp2t"),
