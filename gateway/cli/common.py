@@ -85,17 +85,21 @@ def read_catalog(config_path: str) -> Iterator[ReadOnlyCatalog]:
         db.close()
 
 
-@asynccontextmanager
-async def open_catalog(config_path: str) -> AsyncIterator[AsyncCatalog]:
-    """The catalog of a config, writable (created when missing), for the users commands."""
-    settings = settings_from(config_path)
+def writable_catalog(settings: Settings) -> Catalog:
+    """The catalog, writable, with the audit key loaded (so its audit entries are MACed)."""
     catalog = Catalog.open(settings.catalog_path)
     try:
         open_audit_key(catalog, settings.audit_key_path, create=False, now_us=0)
     except GatewayError as err:
         catalog.close()
         raise CliError(err.message) from None
-    db = AsyncCatalog(catalog)
+    return catalog
+
+
+@asynccontextmanager
+async def open_catalog(config_path: str) -> AsyncIterator[AsyncCatalog]:
+    """The catalog of a config, writable (created when missing), for the users commands."""
+    db = AsyncCatalog(writable_catalog(settings_from(config_path)))
     try:
         yield db
     finally:
