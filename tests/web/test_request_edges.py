@@ -39,11 +39,11 @@ async def test_a_client_leaving_mid_body_logs_no_traceback_and_no_500(tmp_path, 
                  b"Content-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n" + b"\0" * 10)
     await writer.drain()
     slots = app[UPLOAD_SLOTS]
-    while not slots.locked():  # the handler is reading the body (its one slot is taken)
+    while not slots.full():  # the handler is reading the body (its one slot is taken)
         await asyncio.sleep(0)
     writer.close()
     await writer.wait_closed()
-    while slots.locked():  # the handler has finished with the request
+    while slots.full():  # the handler has finished with the request
         await asyncio.sleep(0)
     await asyncio.sleep(0)
     await runner.cleanup()
