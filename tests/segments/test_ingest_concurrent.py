@@ -12,15 +12,22 @@ import sqlite3
 
 import pytest
 
-from conftest import auth
+from conftest import auth, camera, write_policy
 from gateway.catalog import Catalog
 from gateway.clock import US, iso
+from gateway.config import parse_settings
 from gateway.media import synth
 from gateway.web.appkeys import RUNTIME
 
 
-async def test_four_identical_uploads_at_once_store_one_copy(gateway_client, fake_clock):
-    client, app = await gateway_client(clock=fake_clock)
+async def test_four_identical_uploads_at_once_store_one_copy(gateway_client, fake_clock,
+                                                             tmp_path):
+    write_policy(tmp_path / "policies")
+    settings = parse_settings({"storage": {"path": str(tmp_path / "data")},
+                               "server": {"max_uploads_per_camera": 4},  # all four admitted
+                               "policies_dir": str(tmp_path / "policies"),
+                               "cameras": [camera()]})
+    client, app = await gateway_client(settings, clock=fake_clock)
     data = synth.make_segment(1.0, 15, 320, 180)
     headers = {**auth(), "X-Segment-Start": iso(fake_clock.now_us() - US)}
     answers = await asyncio.gather(*(client.post("/api/v1/cameras/lobby/segments", data=data,
