@@ -59,6 +59,7 @@ from gateway.media.redact import redact  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
 from gateway.segments.check import run_check  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
+from gateway.vault.auditkey import read_key  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
 from gateway.vault.storage import LocalStorage  # noqa: E402
 
@@ -307,7 +308,8 @@ class Bench:
         ring = KeyRing.open(st.keyring_path, create=False)
         storage = LocalStorage(st.storage_path)
         try:
-            rep = run_check(db, storage, ring, deep=True)
+            rep = run_check(db, storage, ring, deep=True,
+                            audit_key=read_key(st.audit_key_path))  # the chain's MACs too
             if not rep.ok:
                 t.check_failures += 1
                 t.problems.append(f"trial {n}: check failed: {rep}")
@@ -353,9 +355,8 @@ class Bench:
         for path in data.rglob("*"):
             if not path.is_file() or path.stat().st_mtime < since:
                 continue
-            if path.parent.name == "exports":  # the deliverable: counted, not a finding here
+            if path.parent.name == "exports":  # sealed at rest now: scanned like the rest
                 self.tally.export_packages_at_rest += 1
-                continue
             content = path.read_bytes()
             if any(m in content for m in self.markers):
                 self.tally.plaintext_files += 1

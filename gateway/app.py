@@ -39,6 +39,7 @@ from .web.appkeys import (
     SETTINGS,
     SIGNING_PUBLIC_KEY,
 )
+from .web.accesslog import install_log_filter
 from .web.auth import auth_middleware
 from .web.errors import error_middleware
 from .web.forwarded import forwarded_middleware
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     ``run_loops=False`` leaves out the background loops (tests that drive the
     purge by hand; a ``FakeClock`` drives them too).
     """
+    install_log_filter()  # no header value, no raw control character in the log
     middlewares = [error_middleware, auth_middleware]
     if settings.server.trusted_proxies:  # first: errors and auth see the real client
         middlewares.insert(0, forwarded_middleware(settings.server.trusted_proxies))

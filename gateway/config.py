@@ -111,7 +111,7 @@ class KeysSettings(StrictModel):
         "ring", description="ring: a key ring file wraps data keys; sealed: the gateway holds "
                             "only public keys and a director unlocks to view or export "
                             "(docs/sealed-mode.md)")
-    path: str | None = Field(None, description="key ring file; default STORAGE/keyring")
+    path: str | None = Field(None, description="key ring file; default STORAGE-keys/keyring")
     rotate_every: Duration = Field("1d", description="key epoch: KEKs older than this are retired")
     sealed_path: str | None = Field(
         None, description="sealed mode: directory of director key files and epoch files; "
@@ -309,11 +309,21 @@ class Settings(StrictModel):
 
     @property
     def keyring_path(self) -> Path:
-        return Path(self.keys.path) if self.keys.path else self.storage_path / "keyring"
+        """keys.path, or beside STORAGE (never in it: a copy of STORAGE decrypts nothing)."""
+        beside = self.storage_path.with_name(self.storage_path.name + "-keys")
+        return Path(self.keys.path) if self.keys.path else beside / "keyring"
+
+    @property
+    def legacy_keyring_path(self) -> Path | None:  # before issue 10; moved at start
+        return None if self.keys.path else self.storage_path / "keyring"
 
     @property
     def sealed_path(self) -> Path:
         return Path(self.keys.sealed_path) if self.keys.sealed_path else self.storage_path / "sealed"
+
+    @property
+    def audit_key_path(self) -> Path:  # the audit chain's HMAC key (gateway.vault.auditkey)
+        return self.keyring_path.with_name(self.keyring_path.name + ".audit-key")
 
     @property
     def catalog_path(self) -> Path:

@@ -33,6 +33,7 @@ from .media.simloop import write_loop
 from .models import OPERATOR_ROLE, Actor
 from .policy.check import check as check_policies
 from .users.service import add_user, issue_token, set_password
+from .vault.keyring import move_legacy_ring
 from .web.accesslog import PrivateAccessLogger
 from .web.appkeys import CATALOG, CLOCK
 
@@ -89,6 +90,8 @@ def prepare(directory: Path, port: int, rtsp_url: str | None = None,
             segment_seconds: int = 4) -> Path:
     """Write config, token and policy choice under DIR (kept across runs)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Demo dirs made by early releases kept the ring in data/: move it where the config says.
+    move_legacy_ring(directory / "data" / "keyring", directory / "keys" / "keyring")
     cfg = directory / "config.toml"
     token = directory / f"{CAMERA}.token"
     if not token.exists():

@@ -22,7 +22,7 @@ from .notify.service import Notifier
 from .keys.unlock import EXPIRY_CHECK_S, expire, lock_on_shutdown
 from .runtime import Runtime
 from .segments import rules
-from .segments.purge import purge_once
+from .segments.purge import purge_once, retry_checkpoint
 from .segments.stats import refresh_stats
 from .users.sessions import expire_sessions
 from .timeguard import GuardState, look
@@ -35,6 +35,8 @@ MAX_SLEEP_S = 30.0
 RETRY_S = 5.0
 #: While the clock guard pauses destruction: how often it looks again.
 PAUSED_LOOK_S = 5.0
+#: While an erased key may still sit in the WAL (a reader blocked the checkpoint).
+CHECKPOINT_RETRY_S = 1.0
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
 #: The whole audit chain is verified once an hour; new entries on every stats pass.
@@ -63,6 +65,7 @@ async def purge_pass(svc: Runtime) -> float:
     """
     trusted = await clock_trusted(svc)
     if trusted is None:
+        await retry_checkpoint(svc)  # an erased key leaves the WAL even while paused
         return PAUSED_LOOK_S
     # Holds first: one that lapsed or expired releases its footage in this same pass.
     await holds_tick(svc, trusted)
@@ -75,7 +78,10 @@ async def purge_pass(svc: Runtime) -> float:
     wake_at = rules.next_wake(nxt, holds, now, MAX_SLEEP_S)
     if out.next_release_us is not None:
         wake_at = max(now, min(wake_at, out.next_release_us))
-    return max(0.0, (wake_at - svc.clock.now_us()) / US)
+    delay = max(0.0, (wake_at - svc.clock.now_us()) / US)
+    if await retry_checkpoint(svc):
+        delay = min(delay, CHECKPOINT_RETRY_S)
+    return delay
 
 
 async def clock_trusted(svc: Runtime) -> int | None:

@@ -59,6 +59,11 @@ class Metrics:
         self.unlock_failures = Counter("footage_key_unlock_failures",
                                        "Sealed mode: unlock attempts with a wrong passphrase",
                                        registry=r)
+        self.wal_erased_pending = Gauge(
+            "footage_wal_erased_keys_pending",
+            "Erased data keys that may still sit in the catalog's WAL because a long reader "
+            "blocked the truncating checkpoint (retried every second; must return to 0)",
+            registry=r)
         self.storage_free = Gauge("footage_storage_free_bytes", "Free bytes on the storage volume",
                                   registry=r)
 

@@ -11,9 +11,10 @@ The operations are module functions that take it as their first argument:
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from .budget import Budget
@@ -24,10 +25,21 @@ from .config import CameraSettings, Settings
 from .metrics import Metrics
 from .policy.loading import Policy, retention_seconds
 from .timeguard import GuardState
-from .vault.keyring import KeyRing
+from .vault.auditkey import open_audit_key
+from .vault.keyring import KeyRing, move_legacy_ring
 from .vault.modes import check_mode, open_keys
 from .vault.sealed_store import SealedKeys
 from .vault.storage import LocalStorage, Storage
+
+log = logging.getLogger(__name__)
+
+
+def adopt_legacy_ring(settings: Settings) -> None:
+    """A ring an older release kept inside the storage directory moves beside it."""
+    if move_legacy_ring(settings.legacy_keyring_path, settings.keyring_path):
+        log.warning("moved the key ring from %s to %s: a copy of the storage directory no "
+                    "longer carries the keys (set keys.path to choose another place)",
+                    settings.legacy_keyring_path, settings.keyring_path)
 
 
 @dataclass
@@ -49,6 +61,10 @@ class Runtime:
     clock_guard: GuardState | None = None
     #: width x height x frames of the uploads being decoded (media.max_pixel_frames_in_flight).
     pixel_frames: Budget | None = None
+    #: Whether a MACed entry was among them (so every later one must carry a MAC).
+    audit_keyed: bool = False
+    #: export id -> (data key, key id) sealing its package: in memory only (holds.exports).
+    export_keys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""
@@ -71,6 +87,7 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     """
     if server:
         settings.storage_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        adopt_legacy_ring(settings)
     keyring = open_keys(settings, create=server, clock=clock)
     catalog = Catalog.open(settings.catalog_path)
     if server:
@@ -83,6 +100,10 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
     db = AsyncCatalog(catalog)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
     try:
+        # The server makes the audit key on its first start (and keys the chain);
+        # the CLI loads it when it exists, so its audit entries are MACed too.
+        await db.run(lambda c: open_audit_key(c, settings.audit_key_path, create=server,
+                                              now_us=clock.now_us()))
         yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
                       wake_purger,
                       pixel_frames=Budget(settings.media.max_pixel_frames_in_flight))

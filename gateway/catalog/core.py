@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: How long a write waits for another writer (a CLI command) before failing.
+WRITER_BUSY_MS = 30_000
+#: How long the truncating checkpoint waits for readers. Short, because it runs
+#: on the one writer thread: a long reader (check, report, a backup) must never
+#: hold up ingest. A busy checkpoint is retried by the purge loop.
+CHECKPOINT_BUSY_MS = 50
 
 #: (number, file name) of every migration, by number. ``PRAGMA user_version`` holds the number
 #: of the last one applied, so numbers may have gaps (work merged from parallel branches).
@@ -24,12 +34,25 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 class Catalog:
-    """One SQLite connection with the pragmas our invariants rely on."""
+    """One SQLite connection with the pragmas our invariants rely on.
+
+    ``audit_key`` (set by whoever loaded it, gateway.vault.auditkey) MACs every
+    audit entry this connection appends; the key itself is never stored here.
+    """
+
+    audit_key: bytes | None = None
+    #: Data keys erased since the WAL was last truncated: they may still sit in
+    #: the -wal file (a reader blocked the checkpoint). 0 is the normal state.
+    wal_erased_pending: int = 0
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        wal = self.path.with_name(self.path.name + "-wal")
+        # A WAL left by a crash may hold a key erased just before it: fold it in first.
+        left_over = wal.exists() and wal.stat().st_size > 0
         self.conn = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+            str(self.path), isolation_level=None, check_same_thread=False,
+            timeout=WRITER_BUSY_MS / 1000
         )
         self.conn.row_factory = sqlite3.Row
         c = self.conn
@@ -39,6 +62,9 @@ class Catalog:
         c.execute("PRAGMA synchronous=FULL")
         c.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        if left_over:
+            self.wal_erased_pending = 1  # unknown how many: at least say so
+            self.checkpoint()
 
     @classmethod
     def open(cls, path: Path | str) -> "Catalog":
@@ -81,13 +107,33 @@ class Catalog:
         else:
             c.execute("COMMIT")
 
-    def checkpoint(self) -> None:
-        """Fold the WAL into the main file and truncate it, so erased keys leave no copy."""
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def checkpoint(self) -> bool:
+        """Fold the WAL into the main file and truncate it, so erased keys leave no copy.
+
+        Waits at most ``CHECKPOINT_BUSY_MS`` for readers. True when the WAL was
+        truncated (``wal_erased_pending`` is then 0); False when a reader kept
+        it: the caller retries later (gateway.segments.purge.retry_checkpoint).
+        """
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+        try:
+            busy, log_frames, moved = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            c.execute(f"PRAGMA busy_timeout={WRITER_BUSY_MS}")
+        if busy:
+            if self.wal_erased_pending:
+                log.warning("WAL checkpoint busy (a reader holds a snapshot; %d of %d frames "
+                            "folded): %d erased data key(s) may still be in %s-wal; retrying",
+                            moved, log_frames, self.wal_erased_pending, self.path.name)
+            return False
+        self.wal_erased_pending = 0
+        return True
 
     def close(self) -> None:
         try:
-            self.checkpoint()
+            if not self.checkpoint() and self.wal_erased_pending:
+                log.error("closing with %d erased data key(s) possibly still in the WAL; the "
+                          "next start folds it in", self.wal_erased_pending)
         finally:
             self.conn.close()
 

@@ -134,7 +134,8 @@ def shred(db: Catalog, segment_id: int, now_us: int) -> bool:
     with db.tx() as c:
         c.execute("DELETE FROM data_keys WHERE segment_id = ?", (segment_id,))
         cur = c.execute(
-            "UPDATE segments SET state = 'shredded', shredded_us = ? "
+            # The upload digest goes with the key: the same bytes may be uploaded anew.
+            "UPDATE segments SET state = 'shredded', shredded_us = ?, source_sha256 = NULL "
             "WHERE id = ? AND state != 'shredded'",
             (now_us, segment_id),
         )

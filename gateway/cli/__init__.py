@@ -22,6 +22,7 @@ def _register() -> None:
     # Imported here: each command module adds its commands to ``main``'s list.
     from .audit import audit_group
     from .clock import clock_group
+    from .backup import backup_command, restore_command
     from .core import (
         check_command,
         demo_command,
@@ -42,7 +43,8 @@ def _register() -> None:
     add_sealed_commands(keys_group)  # enroll, unlock, lock, status, migrate
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
-                audit_group, export_group, notify_group, clock_group, push_command):
+                audit_group, export_group, notify_group, clock_group, push_command,
+                backup_command, restore_command):
         main.add_command(cmd)
 
 

@@ -4,7 +4,9 @@ The catalog's triggers refuse UPDATE and DELETE on the audit table: they stop
 accidents. Someone with the database file can drop them; the hash chain is
 what catches that (an edited, deleted or reordered entry breaks it), and an
 anchored head (``audit head``, also printed in the privacy-audit report)
-catches the newest entries being cut off.
+catches the newest entries being cut off. Recomputing every hash after an
+edit is caught by the MACs (gateway.vault.auditkey): checking them needs the
+audit key beside the key ring, so run this as the gateway's user.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import click
 from ..audit import verify
 from ..catalog import Catalog, audit_log
 from .. import humanize
-from .common import config_option, read_catalog, settings_from
+from ..errors import GatewayError
+from ..vault.auditkey import read_key
+from .common import CliError, config_option, read_catalog, settings_from
 
 
-def _check(db: Catalog, anchor: tuple[int, str] | None):
-    result = verify(audit_log.entries(db))
+def _check(db: Catalog, anchor: tuple[int, str] | None, key: bytes | None):
+    result = verify(audit_log.entries(db), key=key)
     anchored = None
     if anchor is not None and result.ok:
         anchored = audit_log.hash_at(db, anchor[0]) == anchor[1]
@@ -47,8 +51,12 @@ def audit_group() -> None:
               help="A head recorded earlier (audit head): it must still be in the chain.")
 def verify_command(config_path: str, anchor) -> None:
     """Exit 0 when the chain is intact, 1 with the first bad entry when it is not."""
+    try:
+        key = read_key(settings_from(config_path).audit_key_path)
+    except GatewayError as err:
+        raise CliError(err.message) from None
     with read_catalog(config_path) as db:
-        result, anchored = _check(db, anchor)
+        result, anchored = _check(db, anchor, key)
     if not result.ok:
         click.echo(f"audit chain BROKEN at entry {result.first_bad_seq}: {result.problem} "
                    f"({result.entries} entries before it verify)")
@@ -57,7 +65,14 @@ def verify_command(config_path: str, anchor) -> None:
         click.echo(f"audit chain intact ({result.entries} entries) but the anchor "
                    f"{anchor[0]}:{anchor[1]} is not in it: entries were cut off or replaced")
         sys.exit(1)
-    click.echo(f"audit chain intact: {result.entries} entries, head {result.entries}:{result.head}")
+    if result.keyed and key is None:
+        click.echo(f"audit chain hashes fit ({result.entries} entries) but its MACs cannot be "
+                   "checked: the audit key beside the key ring is missing or not readable")
+        sys.exit(1)
+    macs = ("every keyed entry's MAC checked" if result.keyed
+            else "no MACs yet (the gateway has not started with an audit key)")
+    click.echo(f"audit chain intact: {result.entries} entries, head {result.entries}:{result.head}"
+               f"; {macs}")
 
 
 @audit_group.command("head")

@@ -23,6 +23,7 @@ from ..metrics import Metrics
 from ..models import OPERATOR_ROLE, Actor
 from ..policy.loading import camera_policies
 from ..runtime import Runtime, open_runtime
+from ..vault.auditkey import open_audit_key
 
 #: Exit codes: 0 ok; 1 the command failed or found a problem (check, verify);
 #: 2 a usage error, or the server refused to start.
@@ -84,11 +85,21 @@ def read_catalog(config_path: str) -> Iterator[ReadOnlyCatalog]:
         db.close()
 
 
+def writable_catalog(settings: Settings) -> Catalog:
+    """The catalog, writable, with the audit key loaded (so its audit entries are MACed)."""
+    catalog = Catalog.open(settings.catalog_path)
+    try:
+        open_audit_key(catalog, settings.audit_key_path, create=False, now_us=0)
+    except GatewayError as err:
+        catalog.close()
+        raise CliError(err.message) from None
+    return catalog
+
+
 @asynccontextmanager
 async def open_catalog(config_path: str) -> AsyncIterator[AsyncCatalog]:
     """The catalog of a config, writable (created when missing), for the users commands."""
-    settings = settings_from(config_path)
-    db = AsyncCatalog(Catalog.open(settings.catalog_path))
+    db = AsyncCatalog(writable_catalog(settings_from(config_path)))
     try:
         yield db
     finally:

@@ -15,7 +15,9 @@ from ..clock import US, SystemClock
 from ..errors import GatewayError
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
+from ..runtime import adopt_legacy_ring
 from ..segments.purge import due_plan
+from ..vault.auditkey import read_key
 from ..vault.modes import open_keys
 from ..vault.storage import LocalStorage
 from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
@@ -39,6 +41,7 @@ def serve_command(config_path: str) -> None:
         app = create_app(settings)
         # Open (or create, 0600) the key ring -- or sealed mode's epochs -- now, so a bad
         # one stops us with a message.
+        adopt_legacy_ring(settings)
         open_keys(settings, create=True)
     except GatewayError as err:
         raise CliError(f"refusing to start: {err.message}", exit='refused')
@@ -84,11 +87,13 @@ def check_command(config_path: str, quick: bool) -> None:
         raise CliError(f"no catalog at {settings.catalog_path}")
     try:
         ring = open_keys(settings, create=False)
+        audit_key = read_key(settings.audit_key_path)
     except GatewayError as err:
         raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
     try:
-        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick)
+        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick,
+                        audit_key=audit_key)
     finally:
         db.close()
     for p in rep.problems:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -73,7 +73,7 @@ def create_command(hold_id: int, director: str, ground: str, reference: str, rec
     """Build the package of an active hold HOLD_ID and write it to --out (plaintext!)."""
     settings = settings_from(config_path)
     dest = Path(out)
-    if dest.exists():
+    if os.path.lexists(dest):  # a dangling symlink too: never write through one
         raise CliError(f"{dest} already exists; choose a new path")
 
     async def go():
@@ -91,9 +91,13 @@ def create_command(hold_id: int, director: str, ground: str, reference: str, rec
                     svc, hold_id, actor, ground=ground, reference=reference,
                     recipient=recipient, reason=reason, recipient_name=recipient_name,
                     counsel=counsel, progress=progress)
-            src = ex.export_path(svc, e.id)
-            _deliver(src, dest)
-            await ex.delete_package(svc, e.id, actor, f"copied to {dest} by the CLI")
+            try:
+                await svc.cpu(_deliver, ex.package_chunks(svc, e.id), dest)
+            except FileExistsError:
+                raise CliError(f"{dest} appeared while the export was built; nothing "
+                               "written there") from None
+            finally:
+                await ex.delete_package(svc, e.id, actor, f"copied to {dest} by the CLI")
             return e
     e = run(go())
     click.echo(f"export {e.id}: {e.clips} clip(s), {e.bytes} bytes, manifest SHA-256 "
@@ -102,22 +106,37 @@ def create_command(hold_id: int, director: str, ground: str, reference: str, rec
                "delete it")
 
 
-def _deliver(src: Path, dest: Path) -> None:
-    """Copy the zip, or unpack it into a new directory (0700), keeping files private."""
+def _create_private(path: Path):
+    """A new file, 0600 from its first byte; refuses an existing file or a symlink."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _deliver(chunks, dest: Path) -> None:
+    """Write the decrypted zip, or unpack it into a new directory (0700); files 0600."""
     if dest.suffix == ".zip":
-        shutil.copyfile(src, dest)
-        dest.chmod(0o600)
+        with _create_private(dest) as fh:
+            for chunk in chunks:
+                fh.write(chunk)
         return
-    dest.mkdir(parents=True, mode=0o700)
-    with zipfile.ZipFile(src) as z:
-        for info in z.infolist():
-            parts = Path(info.filename).parts[1:]  # drop the export-<id>/ folder
-            if not parts or info.is_dir() or ".." in parts:
-                continue
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            target.write_bytes(z.read(info))
-            target.chmod(0o600)
+    dest.mkdir(parents=True, mode=0o700)  # refuses an existing path or a symlink
+    spooled = dest / ".package.zip"      # inside the new private directory, removed below
+    try:
+        with _create_private(spooled) as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+        with zipfile.ZipFile(spooled) as z:
+            for info in z.infolist():
+                parts = Path(info.filename).parts[1:]  # drop the export-<id>/ folder
+                if not parts or info.is_dir() or ".." in parts:
+                    continue
+                target = dest.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                with _create_private(target) as out:
+                    out.write(z.read(info))
+    finally:
+        spooled.unlink(missing_ok=True)
 
 
 @export_group.command("key")

@@ -21,7 +21,7 @@ from ..clock import SystemClock
 from ..errors import GatewayError
 from ..vault.sealed import KdfParams, check_passphrase, new_director_key
 from ..vault.sealed_store import SealedKeys
-from .common import CliError, cli_actor, config_option, settings_from
+from .common import CliError, cli_actor, config_option, settings_from, writable_catalog
 
 TOKEN_ENV = "FOOTAGE_GATEWAY_TOKEN"
 
@@ -61,7 +61,7 @@ def enroll_command(config_path: str, director: str, passphrase_file: str | None,
     if not settings.catalog_path.exists():
         raise CliError(f"no catalog at {settings.catalog_path}: add the director "
                                    "first (footage-gateway users add NAME --role director)")
-    db = Catalog.open(settings.catalog_path)
+    db = writable_catalog(settings)  # its audit entry is MACed with the audit key
     try:
         user = users_sql.get_user(db, director)
         if user is None or user[2] != "director" or user[4]:

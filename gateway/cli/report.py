@@ -8,8 +8,10 @@ import click
 
 from ..catalog import Catalog
 from ..clock import US, SystemClock
+from ..errors import GatewayError
 from ..policy.loading import try_camera_policies
 from ..policy.report import build_report
+from ..vault.auditkey import read_key
 from .common import CliError, config_option, settings_from
 
 
@@ -30,6 +32,11 @@ def report_command(config_path: str, out: str, since_days: int) -> None:
         catalog = Catalog.open(settings.catalog_path)
     except Exception as err:  # a locked, newer or corrupt catalog: say so, no traceback
         raise CliError(f"cannot open catalog {settings.catalog_path}: {err}") from None
+    try:
+        catalog.audit_key = read_key(settings.audit_key_path)  # the chain's MACs are checked too
+    except GatewayError as err:
+        catalog.close()
+        raise CliError(err.message) from None
     try:
         html = build_report(catalog, settings, policies, now - since_days * 86400 * US, now, now)
     finally:

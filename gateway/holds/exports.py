@@ -3,6 +3,12 @@
 Who may export what is ``rules.check_export`` (pure); the package format is
 ``gateway.holds.package``. A package is deleted when its hold ends or after
 ``EXPORT_TTL_S`` (docs/holds.md, "Export files").
+
+At rest a package is sealed under its own key, which lives only in the memory
+of the process that built it (``Runtime.export_keys``): a disk image, a backup
+or a crash leaves no readable footage. A download decrypts while streaming; a
+restart loses the key, so start-up deletes the unreadable packages (build a
+new export).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..catalog import Catalog, audit_log
 from ..catalog import exports as exp_sql
@@ -23,6 +29,7 @@ from ..models import SYSTEM, Actor, Hold, Segment
 from ..keys.unlock import require_unlocked
 from ..runtime import Runtime
 from ..segments.read import read_plaintext
+from ..vault import format as fmt
 from . import lookups as lk
 from . import package as pkg
 from .access import DEFAULT_APPROVERS
@@ -31,7 +38,7 @@ from .rules import ExportRequest, check_export
 
 log = logging.getLogger(__name__)
 
-#: A built package is deleted this long after it was made (it is plaintext footage).
+#: A built package is deleted this long after it was made (it decrypts to footage).
 EXPORT_TTL_S = 24 * 3600
 
 
@@ -105,7 +112,8 @@ async def create_export(svc: Runtime, hold_id: int, actor: Actor, *, ground: str
 async def _build(svc: Runtime, export_id: int, hold: Hold, req: ExportRequest, actor: Actor,
                  segments: list[Segment], progress) -> tuple[str, int, int]:
     key = await svc.cpu(pkg.signing_key, svc.settings.storage_path)
-    writer = await svc.cpu(pkg.PackageWriter, export_path(svc, export_id), export_id)
+    sealing = (fmt.new_data_key(), fmt.new_key_id())  # this package's own key, memory only
+    writer = await svc.cpu(pkg.PackageWriter, export_path(svc, export_id), export_id, sealing)
     clips, omitted = [], []
     try:
         for i, seg in enumerate(segments):
@@ -144,7 +152,26 @@ async def _build(svc: Runtime, export_id: int, hold: Hold, req: ExportRequest, a
     except BaseException:
         await asyncio.shield(svc.cpu(writer.abort))
         raise
+    svc.export_keys[export_id] = sealing
     return manifest_sha, len(clips), writer.bytes
+
+
+def package_chunks(svc: Runtime, export_id: int) -> Iterator[bytes]:
+    """The package's zip, decrypted chunk by chunk (64 KiB; run each ``next`` in the pool).
+
+    Gone when this process does not hold its key (built before a restart).
+    IntegrityError from the last chunk if the file was cut or changed.
+    """
+    sealing = svc.export_keys.get(export_id)
+    if sealing is None:
+        raise Gone(f"export {export_id}'s package was built before the gateway restarted and "
+                   "cannot be decrypted any more (build a new export)")
+    return _chunks(export_path(svc, export_id), *sealing)
+
+
+def _chunks(path: Path, data_key: bytes, key_id: bytes) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        yield from fmt.iter_open(fh, data_key, expected_key_id=key_id)
 
 
 async def export_package(svc: Runtime, export_id: int, actor: Actor) -> Path:
@@ -163,6 +190,9 @@ async def export_package(svc: Runtime, export_id: int, actor: Actor) -> Path:
     if e.state != "ready" or e.expires_us <= svc.clock.now_us() or not path.exists():
         raise Gone(f"export {export_id} is {e.state}; its package is no longer kept "
                    "(build a new export)")
+    if export_id not in svc.export_keys:
+        raise Gone(f"export {export_id}'s package cannot be decrypted since the gateway "
+                   "restarted (build a new export)")
     await svc.catalog.run(audit_log.append, svc.clock.now_us(), actor.name, actor.role,
                           "export.download", f"export:{export_id}", "", {"bytes": e.bytes})
     return path
@@ -174,6 +204,7 @@ async def delete_package(svc: Runtime, export_id: int, actor: Actor, why: str) -
 
 
 async def delete_package_now(svc: Runtime, export_id: int, why: str, actor: Actor = SYSTEM) -> None:
+    svc.export_keys.pop(export_id, None)
     export_path(svc, export_id).unlink(missing_ok=True)
     now = svc.clock.now_us()
 
@@ -186,12 +217,16 @@ async def delete_package_now(svc: Runtime, export_id: int, why: str, actor: Acto
 
 
 async def recover_exports(svc: Runtime) -> int:
-    """At start-up: builds that never finished are failed and their temp files removed."""
+    """At start-up: builds that never finished are failed and their temp files removed;
+    ready packages are deleted (their keys died with the process that built them)."""
     n = 0
     for e in await svc.catalog.run(exp_sql.with_files):
         if e.state == "building":
             await svc.catalog.run(exp_sql.mark_state, e.id, "failed", None)
             n += 1
+        elif e.id not in svc.export_keys:
+            await delete_package_now(svc, e.id, "the gateway restarted: the package's key, "
+                                     "kept only in memory, is gone")
     exports_dir = svc.settings.storage_path / "exports"
     if exports_dir.is_dir():
         for tmp in exports_dir.glob("*.tmp"):

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from ..audit import entry_hash
 from ..fsutil import fsync_dir
+from ..vault.format import SealWriter
 from ..vault.signing import fingerprint, public_key_pem, public_pem, signing_key  # noqa: F401
 
 FORMAT = "footage-gateway-export/1"
@@ -60,9 +61,16 @@ def package_json(obj) -> bytes:
 
 
 class PackageWriter:
-    """Writes one package zip to ``path`` (0600) through a temp file; nothing half-built remains."""
+    """Writes one package zip to ``path`` (0600) through a temp file; nothing half-built remains.
 
-    def __init__(self, path: Path, export_id: int) -> None:
+    With ``sealing=(data_key, key_id)`` (as the gateway always builds them) the
+    zip is sealed as it is written (``vault.format.SealWriter``, the segment
+    format): the package's plaintext footage never reaches the disk; whoever
+    holds the key decrypts it while streaming it out. Without, a plain zip.
+    """
+
+    def __init__(self, path: Path, export_id: int,
+                 sealing: tuple[bytes, bytes] | None = None) -> None:
         self.path = Path(path)
         self.root = f"export-{export_id}"
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,7 +78,8 @@ class PackageWriter:
         self.tmp.unlink(missing_ok=True)  # a leftover of a crashed build; never follow a link
         fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         self._fh = os.fdopen(fd, "wb")
-        self._zip = zipfile.ZipFile(self._fh, "w", compression=zipfile.ZIP_STORED)
+        self._sealer = SealWriter(self._fh, *sealing) if sealing else None
+        self._zip = zipfile.ZipFile(self._sealer or self._fh, "w", compression=zipfile.ZIP_STORED)
         self.hashes: dict[str, str] = {}
         self.bytes = 0
 
@@ -92,6 +101,8 @@ class PackageWriter:
         sums = "".join(f"{h}  {n}\n" for n, h in sorted(self.hashes.items()))
         self._zip.writestr(f"{self.root}/{SUMS}", sums)
         self._zip.close()
+        if self._sealer is not None:
+            self._sealer.finish()
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()

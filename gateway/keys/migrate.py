@@ -24,6 +24,7 @@ from ..config import Settings
 from ..errors import ConfigError, Conflict
 from ..fsutil import fsync_dir
 from ..models import Actor
+from ..vault.auditkey import open_audit_key
 from ..vault.keyring import KeyRing
 from ..vault.sealed import open_data_key, open_director_key
 from ..vault.sealed_store import SealedKeys
@@ -86,6 +87,7 @@ def migrate(settings: Settings, to: str, *, dry_run: bool, actor: Actor,
         raise ConfigError(f"no catalog at {settings.catalog_path}")
     db = Catalog.open(settings.catalog_path)
     try:
+        open_audit_key(db, settings.audit_key_path, create=False, now_us=0)  # MACed entries
         rep = MigrationReport(to, dry_run)
         if to == "sealed":
             _to_sealed(settings, db, rep, clock)

@@ -88,6 +88,41 @@ def corrupt_on_error(what: str) -> Iterator[None]:
         raise BadRequest(f"{what}: {exc}", code=CORRUPT) from exc
 
 
+def check_whole(kind: str, data: bytes) -> None:
+    """Refuse a container cut short: FFmpeg reads what is there and calls it the whole.
+
+    MPEG-TS is whole 188-byte packets, each starting with the sync byte; MP4
+    (plain or fragmented) is top-level boxes that end exactly at the end of
+    the data. An upload cut mid-stream breaks one or the other (a cut exactly
+    between two TS packets or two MP4 fragments is a shorter stream that is
+    valid in itself; ``probe`` catches the TS case by its half last frame).
+    """
+    if kind == "mpegts":
+        packets, rest = divmod(len(data), _TS_PACKET)
+        if rest or data[::_TS_PACKET].count(0x47) != packets:
+            raise BadRequest(f"the MPEG-TS stream is cut short or damaged ({len(data)} bytes "
+                             f"is not whole {_TS_PACKET}-byte packets with their sync byte)",
+                             code=CORRUPT)
+    elif kind == "mp4":
+        offset = 0
+        while offset < len(data):
+            if len(data) - offset < 8:
+                raise BadRequest(f"the MP4 is cut short: {len(data) - offset} stray bytes at "
+                                 f"its end", code=CORRUPT)
+            size = int.from_bytes(data[offset:offset + 4], "big")
+            header = 8
+            if size == 1 and len(data) - offset >= 16:  # a 64-bit size follows the type
+                size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+            elif size == 0:  # "to the end of the file"
+                size = len(data) - offset
+            if size < header or offset + size > len(data):
+                box = data[offset + 4:offset + 8].decode("latin-1")
+                raise BadRequest(f"the MP4 is cut short: its {box!r} box at byte {offset} "
+                                 f"declares {size} bytes, {len(data) - offset} are there",
+                                 code=CORRUPT)
+            offset += size
+
+
 def open_input(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, av.container.InputContainer]:
     """Open ``data`` with the demuxer its magic bytes name; map failures to 415/400.
 
@@ -96,6 +131,7 @@ def open_input(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, av.conta
     kind = sniff_container(data)
     if kind is None:
         raise UnsupportedMedia("not a video container (expected MP4 or MPEG-TS)")
+    check_whole(kind, data)
     with corrupt_on_error(f"cannot read the {kind} container"):
         container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind],
                             options={**_OPEN_OPTIONS, "max_pixels": str(min(max_pixels,
@@ -174,17 +210,25 @@ def probe(data: bytes) -> VideoInfo:
         keyframes: list[int] = []
         first: av.VideoFrame | None = None
         last_duration = 0
+        packets = 0
         with corrupt_on_error("the video does not decode"):
-            for frame in container.decode(stream):
-                check_frame(frame)
-                if first is None:
-                    first = frame
-                if frame.key_frame:
-                    keyframes.append(len(pts))
-                pts.append(frame.pts if frame.pts is not None else len(pts))
-                last_duration = frame.duration or 0
+            for packet in container.demux(stream):
+                packets += 1 if packet.size else 0  # the last, empty one flushes the decoder
+                for frame in packet.decode():
+                    check_frame(frame)
+                    if first is None:
+                        first = frame
+                    if frame.key_frame:
+                        keyframes.append(len(pts))
+                    pts.append(frame.pts if frame.pts is not None else len(pts))
+                    last_duration = frame.duration or 0
         if first is None:
             raise BadRequest("the video stream has no decodable frame", code=CORRUPT)
+        if kind == "mpegts" and len(pts) < packets:
+            # A transport stream cut between two TS packets ends in half a frame,
+            # which the decoder drops without a word.
+            raise BadRequest(f"the MPEG-TS stream is cut short: {packets} video packets but "
+                             f"{len(pts)} frames decode (the last is incomplete)", code=CORRUPT)
         return VideoInfo(
             container=kind,
             codec=stream.codec_context.name,

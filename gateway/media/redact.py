@@ -146,7 +146,7 @@ def _even(n: int) -> int:
 
 def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: int, preset: str,
                threads: int) -> RedactResult:
-    _, container = open_input(data)
+    kind, container = open_input(data)
     with container:
         vin = container.streams.video[0]
         prepare_decoder(vin)
@@ -167,6 +167,11 @@ def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: i
             enc.close()
         if state.frames == 0:
             raise BadRequest("the video stream has no decodable frame", code=CORRUPT)
+        if kind == "mpegts" and state.frames < state.packets:
+            # As in probe: a TS cut between two packets ends in half a frame, dropped silently.
+            raise BadRequest(f"the MPEG-TS stream is cut short: {state.packets} video packets "
+                             f"but {state.frames} frames decode (the last is incomplete)",
+                             code=CORRUPT)
         duration = probe_mod.span_us(state.pts, state.last_duration, vin)
         created = probe_mod.creation_time_us(container.metadata.get("creation_time"))
     return RedactResult(out, state.frames, duration, enc.width, enc.height, True, created)
@@ -177,6 +182,7 @@ def _decode_and_mask(container, vin, ain, masks: tuple[Mask, ...], enc: "_Encode
     """Masked frames ready to encode, interleaved with the audio packets to copy."""
     for packet in container.demux(*(s for s in (vin, ain) if s is not None)):
         if packet.stream.index == vin.index:
+            state.packets += 1 if packet.size else 0  # the last, empty one flushes
             for frame in packet.decode():
                 yield _mask_frame(frame, masks, enc, state)
         else:
@@ -233,6 +239,7 @@ class _FrameState:
 
     def __init__(self) -> None:
         self.frames = 0
+        self.packets = 0  # video packets demuxed (with data)
         self.pts: list[int] = []
         self.last_duration = 0
         self.last_pts: int | None = None

@@ -211,7 +211,7 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
     holds = list_holds(catalog)
     exports = created_between(catalog, since_us, until_us)  # free text is never shown
     overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included
-    chain = verify(entries(catalog))
+    chain = verify(entries(catalog), key=getattr(catalog, "audit_key", None))
     used = {p.id: p for p in policies.values()}
     zone = settings.library.timezone
 

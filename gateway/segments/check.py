@@ -28,7 +28,9 @@ class CheckReport:
         return not self.problems
 
 
-def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: bool = True) -> CheckReport:
+def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: bool = True,
+              audit_key: bytes | None = None) -> CheckReport:
+    """Check invariants 1-4 (docs/storage.md) and the audit chain (MACs under ``audit_key``)."""
     rep = CheckReport()
     files = set(storage.uids())
     rep.files = len(files)
@@ -64,9 +66,12 @@ def run_check(db: Catalog, storage: LocalStorage, keyring: KeyRing, *, deep: boo
         rep.problems.append(f"segment {uid}: no data key in the catalog")
     for kek in seg_sql.kek_ids_in_use(db) - ring_ids:
         rep.problems.append(f"key ring has no KEK {kek!r} that data keys are wrapped with")
-    chain = verify_chain(audit_log.entries(db))
+    chain = verify_chain(audit_log.entries(db), key=audit_key)
     if not chain.ok:
         rep.problems.append(f"audit chain broken at entry {chain.first_bad_seq}: {chain.problem}")
+    elif chain.keyed and audit_key is None:
+        rep.problems.append("audit chain carries MACs but the audit key beside the key ring "
+                            "is missing: its entries cannot be authenticated")
     return rep
 
 

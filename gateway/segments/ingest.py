@@ -15,9 +15,11 @@ clock, however wrong, brings a deadline forward.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -25,7 +27,7 @@ from ..catalog import segments as seg_sql
 from ..clock import US
 from ..config import CameraSettings
 from ..crashpoints import crash_point
-from ..errors import Busy, StorageFull, TooLarge
+from ..errors import Busy, GatewayError, StorageFull, TooLarge
 from ..media.masking import Mask, masks_from_settings
 from ..media.probe import StreamHeader, probe, read_header
 from ..media.redact import RedactResult, redact
@@ -63,16 +65,52 @@ async def ingest(svc: Runtime, camera: CameraSettings, data: bytes,
     return (await ingest_once(svc, camera, data, start_hint_us))[0]
 
 
+#: Uploads being ingested now, by (runtime, camera, source digest): identical uploads
+#: that arrive together wait for the first instead of each storing a copy.
+_IN_FLIGHT: dict[tuple[int, str, str], asyncio.Future] = {}
+
+
 async def ingest_once(svc: Runtime, camera: CameraSettings, data: bytes,
                       start_hint_us: int | None = None) -> tuple[Segment, bool]:
-    """``ingest``, idempotent for retries: (segment, True if it was stored now)."""
+    """``ingest``, idempotent for retries: (segment, True if it was stored now).
+
+    Identical uploads at the same moment store one copy: the others wait for
+    it and get (its row, False). The catalog's unique index on (camera,
+    source_sha256) backs this up (migration 0015).
+    """
     # The upload's identity: its bytes and the start it claims (a retry repeats both).
     hint = b"" if start_hint_us is None else str(start_hint_us).encode()
     source = await svc.cpu(_source_digest, hint, data)
-    existing = await svc.catalog.run(seg_sql.find_upload, camera.id, source)
-    if existing is not None:
-        return existing, False
-    return await _ingest(svc, camera, data, start_hint_us, source), True
+    key = (id(svc), camera.id, source)
+    while (first := _IN_FLIGHT.get(key)) is not None:
+        try:
+            return await asyncio.shield(first), False
+        except GatewayError:
+            continue  # the first was refused: this one tries for itself (and is refused too)
+    mine = _IN_FLIGHT[key] = asyncio.get_running_loop().create_future()  # no await before
+    try:
+        existing = await svc.catalog.run(seg_sql.find_upload, camera.id, source)
+        if existing is not None:
+            mine.set_result(existing)
+            return existing, False
+        try:
+            seg = await _ingest(svc, camera, data, start_hint_us, source)
+        except sqlite3.IntegrityError:
+            # The unique index: another process stored these bytes first. Its row answers.
+            existing = await svc.catalog.run(seg_sql.find_upload, camera.id, source)
+            if existing is None:
+                raise
+            mine.set_result(existing)
+            return existing, False
+    except BaseException as err:
+        mine.set_exception(err if isinstance(err, GatewayError) else GatewayError("retry"))
+        mine.exception()  # retrieved: no "never retrieved" warning when nobody waited
+        raise
+    else:
+        mine.set_result(seg)
+    finally:
+        del _IN_FLIGHT[key]
+    return seg, True
 
 
 async def _ingest(svc: Runtime, camera: CameraSettings, data: bytes, start_hint_us: int | None,

@@ -14,6 +14,7 @@ in ``gateway.loops``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -42,8 +43,19 @@ def _shred_batch(db: Catalog, segs: list[Segment], now_us: int) -> list[Segment]
     for seg in segs:
         if seg_sql.shred(db, seg.id, now_us):
             done.append(Segment(**{**seg.__dict__, "state": "shredded", "shredded_us": now_us}))
-    db.checkpoint()
+    db.wal_erased_pending += len(done)
+    db.checkpoint()  # never waits out a reader: retried by the loop (retry_checkpoint)
     return done
+
+
+async def retry_checkpoint(svc: Runtime) -> int:
+    """Retry the truncating checkpoint while erased keys may sit in the WAL; export how many."""
+    db = svc.catalog.catalog
+    if db.wal_erased_pending:
+        if await svc.catalog.run(Catalog.checkpoint):
+            log.info("WAL truncated: no erased data key is left in it")
+    svc.metrics.wal_erased_pending.set(db.wal_erased_pending)
+    return db.wal_erased_pending
 
 
 def due_plan(db: Catalog, now_us: int) -> rules.PurgePlan:
@@ -68,7 +80,7 @@ async def purge_once(svc: Runtime, now_us: int | None = None) -> PurgeOutcome:
     out = PurgeOutcome()
     # First, purges a failed unlink left half-done (key already erased): finish them.
     for seg in await svc.catalog.run(seg_sql.shredded_segments):
-        await _unlink_and_receipt(svc, seg, out)
+        await uninterrupted(_unlink_and_receipt(svc, seg, out))
     holds = await svc.catalog.run(holds_sql.live_holds)
     cursor = seg_sql.DUE_START
     # The same pages as ``due_plan`` (seg_sql.due_page), one writer call each, so
@@ -84,11 +96,34 @@ async def purge_once(svc: Runtime, now_us: int | None = None) -> PurgeOutcome:
                 out.next_release_us = k.until_us
         if not plan.destroy:
             continue
-        shredded = await svc.catalog.run(_shred_batch, list(plan.destroy), svc.clock.now_us())
-        crash_point("purge.key_erased")
-        for seg in shredded:
-            await _unlink_and_receipt(svc, seg, out)
+        await uninterrupted(_destroy(svc, list(plan.destroy), out))
     return out
+
+
+async def _destroy(svc: Runtime, segs: list[Segment], out: PurgeOutcome) -> None:
+    """Steps 1-4 for a page of due segments: from key erasure to receipt, never half."""
+    shredded = await svc.catalog.run(_shred_batch, segs, svc.clock.now_us())
+    crash_point("purge.key_erased")
+    for seg in shredded:
+        await _unlink_and_receipt(svc, seg, out)
+
+
+async def uninterrupted(aw):
+    """Run ``aw`` to its end even when the caller is cancelled meanwhile (SIGTERM stops
+    the loops); the cancellation is raised after. A purge is never left between key
+    erasure and receipt, where ``check`` fails until the next start."""
+    task = asyncio.ensure_future(aw)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def _unlink_and_receipt(svc: Runtime, seg: Segment, out: PurgeOutcome) -> None:

@@ -45,11 +45,16 @@ async def refresh_stats(svc: Runtime, full_audit: bool = False) -> None:
 
 async def verify_audit(svc: Runtime, full: bool = False) -> bool:
     """Check the audit chain (only new entries unless ``full``) and export the result."""
-    after = (0, GENESIS) if full or svc.audit_ok_upto is None else svc.audit_ok_upto
+    resume = not full and svc.audit_ok_upto is not None
+    after = svc.audit_ok_upto if resume else (0, GENESIS)
+    keyed = svc.audit_keyed if resume else False
+    key = svc.catalog.catalog.audit_key
     result = await svc.catalog.read(
-        lambda db: verify_chain(audit_log.entries(db, after[0]), after=after))
+        lambda db: verify_chain(audit_log.entries(db, after[0]), after=after, key=key,
+                                keyed=keyed))
     if result.ok:
         svc.audit_ok_upto = (after[0] + result.entries, result.head)
+        svc.audit_keyed = result.keyed
     else:
         svc.audit_ok_upto = None
         log.error("audit chain broken at entry %s: %s", result.first_bad_seq, result.problem)

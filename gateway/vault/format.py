@@ -141,6 +141,46 @@ def iter_seal(
         yield aead.encrypt(nonce_for_chunk(counter, last), chunk, header)
 
 
+class SealWriter:
+    """A write-only file object that seals what is written, in this format, as it comes.
+
+    For output too big to hold (an export package: zipfile writes into it).
+    At most one chunk of plaintext is buffered. ``finish()`` seals the final
+    chunk; without it the output fails to open (truncated), never shortened.
+    """
+
+    def __init__(self, fh: BinaryIO, data_key: bytes, key_id: bytes) -> None:
+        if len(key_id) != KEY_ID_SIZE:
+            raise ValueError(f"key id must be {KEY_ID_SIZE} bytes, got {len(key_id)}")
+        salt = secrets.token_bytes(SALT_SIZE)
+        self._header = Header(VERSION, bytes(key_id), salt).encode()
+        self._aead = ChaCha20Poly1305(payload_key(data_key, salt))
+        self._fh, self._buf, self._counter = fh, bytearray(), 0
+        fh.write(self._header)
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        # Hold back a full chunk until more input shows it is not the last one.
+        while len(self._buf) > ChunkSize:
+            chunk = bytes(self._buf[:ChunkSize])
+            del self._buf[:ChunkSize]
+            self._seal(chunk, last=False)
+        return len(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def finish(self) -> None:
+        self._seal(bytes(self._buf), last=True)
+        self._buf = bytearray()
+        self._fh.flush()
+
+    def _seal(self, chunk: bytes, *, last: bool) -> None:
+        self._fh.write(self._aead.encrypt(nonce_for_chunk(self._counter, last), chunk,
+                                          self._header))
+        self._counter += 1
+
+
 def _rechunk(pieces: Iterable[bytes]) -> Iterator[tuple[bytes | memoryview, bool]]:
     """Cut arbitrary pieces into (chunk, last) pairs following the chunk rules.
 

@@ -386,3 +386,18 @@ def _sibling(path: Path, suffix: str) -> Path:
 
 def _signature(st: os.stat_result) -> tuple:
     return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def move_legacy_ring(old: Path | None, new: Path) -> bool:
+    """Move a key ring from where an older release kept it (inside the storage directory)
+    to ``new``; True when moved. ConfigError when both exist: which one is real?"""
+    if old is None or not os.path.lexists(old):
+        return False
+    if os.path.lexists(new):
+        raise ConfigError(f"two key rings: {old} (where older releases kept it) and {new}; "
+                          f"keep the one the catalog's data keys need and set keys.path to it")
+    new.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.rename(old, new)
+    fsync_dir(new.parent)
+    fsync_dir(old.parent)
+    return True

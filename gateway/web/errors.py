@@ -41,6 +41,15 @@ async def error_middleware(request: web.Request, handler):
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status, "http_error")
         resp = error_response(exc.status, code, exc.reason or exc.text or "", request)
+        if "Allow" in exc.headers:  # a 405 names the methods the resource takes (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+    except ConnectionResetError:
+        # The client closed the connection mid-body: not our fault, nothing was stored,
+        # and no one is left to read an answer. One line, no traceback, no 500.
+        log.info("client %s left during %s %s before its body arrived; nothing stored",
+                 request.remote, request.method, request.path)
+        return error_response(400, "client_gone", "the connection closed before the body "
+                              "arrived", request)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error (logged)", request)

@@ -25,10 +25,20 @@ AUDIT_PAGE = 1000
 
 
 async def read_json(request: web.Request) -> dict:
-    """The request's JSON object body, or BadRequest (empty body: {})."""
+    """The request's JSON object body, or BadRequest (empty body: {}).
+
+    Read to its end however it arrives: ``content.read(n)`` returns what has
+    arrived so far, which for a body sent in pieces is only its start.
+    """
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise BadRequest("JSON body too large", code="bad_json")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    buf = bytearray()
+    while len(buf) <= MAX_JSON_BYTES:
+        chunk = await request.content.read(MAX_JSON_BYTES + 1 - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    raw = bytes(buf)
     if len(raw) > MAX_JSON_BYTES:
         raise BadRequest("JSON body too large", code="bad_json")
     if not raw.strip():
@@ -158,10 +168,23 @@ async def create_export(request: web.Request) -> web.Response:
 async def download_export(request: web.Request) -> web.StreamResponse:
     actor = caller(request)
     export_id = _int_param(request.match_info["id"], "export id", "bad_id")
-    path = await ex.export_package(request.app[RUNTIME], export_id, actor)
-    return web.FileResponse(path, headers={
+    svc = request.app[RUNTIME]
+    await ex.export_package(svc, export_id, actor)
+    chunks = ex.package_chunks(svc, export_id)  # sealed at rest: decrypted as it goes out
+    first = await svc.cpu(next, chunks, None)    # a bad file fails here, before the 200
+    resp = web.StreamResponse(headers={
         "Content-Type": "application/zip", "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="footage-export-{export_id}.zip"'})
+    await resp.prepare(request)
+    try:
+        chunk = first
+        while chunk is not None:
+            await resp.write(chunk)
+            chunk = await svc.cpu(next, chunks, None)
+    finally:
+        chunks.close()
+    await resp.write_eof()
+    return resp
 
 
 async def audit_entries(request: web.Request) -> web.Response:
@@ -177,6 +200,8 @@ async def audit_entries(request: web.Request) -> web.Response:
 
 async def audit_verify(request: web.Request) -> web.Response:
     # The whole chain, on the read-only connection: hashing it never holds up the writer.
-    r = await request.app[RUNTIME].catalog.read(lambda db: verify_chain(audit_log.entries(db)))
+    svc = request.app[RUNTIME]
+    key = svc.catalog.catalog.audit_key
+    r = await svc.catalog.read(lambda db: verify_chain(audit_log.entries(db), key=key))
     return web.json_response({"ok": r.ok, "entries": r.entries, "head": r.head,
                               "first_bad_seq": r.first_bad_seq, "problem": r.problem})

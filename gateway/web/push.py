@@ -29,12 +29,16 @@ from ..errors import (
     Unauthorized,
     UnsupportedMedia,
 )
+from ..media.probe import sniff_container
 from ..segments.ingest import ingest_once
 from .appkeys import METRICS, RUNTIME, SETTINGS
 
 log = logging.getLogger(__name__)
 
-ACCEPTED_TYPES = ("video/mp4", "video/mp2t")
+#: Content-Type -> the container its bytes must be (by their magic bytes), so a body
+#: declared as MP4 never reaches another FFmpeg demuxer (Matroska, say).
+CONTAINER_OF_TYPE = {"video/mp4": "mp4", "video/mp2t": "mpegts"}
+ACCEPTED_TYPES = tuple(CONTAINER_OF_TYPE)
 PUSH_TOKENS: web.AppKey[dict[str, str]] = web.AppKey("push_tokens")
 UPLOAD_SLOTS: web.AppKey[Budget] = web.AppKey("upload_slots")
 #: Per camera: so one camera's token cannot take every slot (issue 10, finding 4).
@@ -122,6 +126,10 @@ async def push_segment(request: web.Request) -> web.Response:
                                      "(server.body_timeout_s); nothing was stored") from None
             if not data:
                 raise UnsupportedMedia("empty body: no video was sent", code="empty")
+            found = sniff_container(data)
+            if found != CONTAINER_OF_TYPE[ctype]:
+                raise UnsupportedMedia(f"the body is {found or 'no container we take'}, not "
+                                       f"what Content-Type {ctype} says; nothing stored")
             seg, created = await ingest_once(request.app[RUNTIME], cam, data, start_hint)
     except GatewayError as err:
         metrics.rejected.labels(label, err.code).inc()

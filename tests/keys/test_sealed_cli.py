@@ -121,7 +121,7 @@ async def test_migration_there_and_back_keeps_every_segment_and_every_video_byte
     cfg = write_config(tmp_path, "sealed", port)
     r = cli("keys", "migrate", "--to", "sealed", "--dry-run", "--config", cfg)
     assert r.exit_code == 0 and "3 data key(s) open and would be re-wrapped" in r.output, r.output
-    assert (tmp_path / "store" / "keyring").exists(), "a dry run changes nothing"
+    assert (tmp_path / "store-keys" / "keyring").exists(), "a dry run changes nothing"
     assert all(k.startswith("kek-") for k in wrapping_keys(tmp_path))
 
     with socket.socket() as busy:  # something answers on server.listen: refuse
@@ -131,7 +131,7 @@ async def test_migration_there_and_back_keeps_every_segment_and_every_video_byte
         assert r.exit_code == 1 and "stop the gateway" in r.output
     r = cli("keys", "migrate", "--to", "sealed", "--config", cfg)
     assert r.exit_code == 0 and "re-wrapped 3 data key(s) to sealed" in r.output, r.output
-    assert not (tmp_path / "store" / "keyring").exists(), "the key ring must be destroyed"
+    assert not (tmp_path / "store-keys" / "keyring").exists(), "the key ring must be destroyed"
     assert all(k.startswith("seal-") for k in wrapping_keys(tmp_path))
     assert video_hashes(tmp_path) == videos, "migration must not touch a byte of video"
     again = cli("keys", "migrate", "--to", "sealed", "--config", cfg)
@@ -271,7 +271,7 @@ async def test_an_interrupted_migration_is_finished_by_running_it_again(aiohttp_
     monkeypatch.setattr(seg_sql, "replace_wrapped", real)
     kinds = [k.split("-")[0] for k in wrapping_keys(tmp_path)]
     assert sorted(kinds) == ["kek", "kek", "seal"]
-    assert (tmp_path / "store" / "keyring").exists(), "the ring goes only when nothing needs it"
+    assert (tmp_path / "store-keys" / "keyring").exists(), "the ring goes only when nothing needs it"
     try:  # half-migrated: the gateway refuses to start and says what to run
         await run_app(aiohttp_client, cfg)
     except ConfigError as err:
@@ -280,7 +280,7 @@ async def test_an_interrupted_migration_is_finished_by_running_it_again(aiohttp_
         raise AssertionError("started over ring-wrapped keys in sealed mode")
     r = cli("keys", "migrate", "--to", "sealed", "--config", cfg)
     assert r.exit_code == 0 and "re-wrapped 2 data key(s)" in r.output, r.output
-    assert not (tmp_path / "store" / "keyring").exists()
+    assert not (tmp_path / "store-keys" / "keyring").exists()
     client, svc = await run_app(aiohttp_client, cfg)
     tokens = await add_directors(svc)
     r = await client.post("/api/v1/keys/unlock", json={"passphrase": PASS["dana"]},

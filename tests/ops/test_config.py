@@ -72,7 +72,9 @@ def test_relative_paths_are_taken_from_the_config_dir(tmp_path):
     cfg.write_text('[storage]\npath = "data"\n')
     s = load_settings(cfg)
     assert s.storage_path == tmp_path / "data"
-    assert s.keyring_path == tmp_path / "data" / "keyring"
+    # Beside the storage directory, never inside it: a copy of data/ carries no keys.
+    assert s.keyring_path == tmp_path / "data-keys" / "keyring"
+    assert s.audit_key_path == tmp_path / "data-keys" / "keyring.audit-key"
 
 
 def test_toml_syntax_error_and_missing_file(tmp_path):
@@ -98,8 +100,8 @@ def test_serve_refuses_unknown_keys_without_traceback(tmp_path):
 def test_serve_refuses_loose_keyring(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text('[storage]\npath = "data"\n')
-    (tmp_path / "data").mkdir()
-    ring = tmp_path / "data" / "keyring"
+    (tmp_path / "data-keys").mkdir()
+    ring = tmp_path / "data-keys" / "keyring"
     ring.write_text("{}")
     ring.chmod(0o644)
     out = subprocess.run([sys.executable, "-c", "from gateway.cli import main; main()", "serve",
@@ -107,3 +109,32 @@ def test_serve_refuses_loose_keyring(tmp_path):
     assert out.returncode != 0
     assert "chmod 600" in out.stderr and str(ring) in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_ring_inside_the_storage_dir_moves_beside_it_and_the_footage_stays_readable(
+        tmp_path):
+    """Releases before issue 10 kept the ring at STORAGE/keyring when keys.path was unset."""
+    import asyncio
+
+    from gateway.clock import SystemClock
+    from gateway.metrics import Metrics
+    from gateway.policy.loading import camera_policies
+    from gateway.runtime import open_runtime
+    from gateway.vault import format as fmt
+    from gateway.vault.keyring import KeyRing
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[storage]\npath = "data"\n')
+    s = load_settings(cfg)
+    old = tmp_path / "data" / "keyring"
+    ring = KeyRing.open(old)  # as an older release made it
+    key_id = fmt.new_key_id()
+    kek, wrapped = ring.wrap(b"k" * 32, key_id=key_id)
+
+    async def start():
+        async with open_runtime(s, SystemClock(), camera_policies(s), Metrics(),
+                                server=True) as svc:
+            return svc.keyring.unwrap(kek, wrapped, key_id=key_id)
+    assert asyncio.run(start()) == b"k" * 32
+    assert not old.exists() and s.keyring_path.exists()
+    assert not s.keyring_path.is_relative_to(s.storage_path)

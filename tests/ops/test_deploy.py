@@ -58,6 +58,7 @@ FALLBACK_METRICS = {
     "footage_clock_jump_seconds": "gauge",
     "footage_purge_paused": "gauge",
     "footage_camera_clock_skew_seconds": "gauge",
+    "footage_wal_erased_keys_pending": "gauge",
 }
 #: Series Prometheus itself makes; dashboards may use them besides the contract's.
 PROMETHEUS_BUILTINS = {"up"}
