@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from ..catalog import Catalog, audit_log, users as users_sql
+from ..catalog import audit_log, users as users_sql
 from ..clock import SystemClock
 from ..errors import GatewayError
 from ..vault.sealed import KdfParams, check_passphrase, new_director_key

@@ -21,7 +21,6 @@ from gateway.clock import SystemClock
 from gateway.holds import exports as ex
 from gateway.holds import package as pkg
 from gateway.segments.read import read_plaintext
-from gateway.web.appkeys import RUNTIME
 from holds_env import active_hold, build
 
 

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 
-import pytest
 from aiohttp import web
 
 from conftest import CAMERA_TOKEN, camera, write_policy
@@ -16,7 +15,7 @@ from gateway.config import parse_settings
 from gateway.web.push import UPLOAD_SLOTS
 from gateway.clock import iso
 from gateway.web.accesslog import PrivateAccessLogger
-from holds_env import T0, active_hold
+from holds_env import T0
 
 
 async def test_a_client_leaving_mid_body_logs_no_traceback_and_no_500(tmp_path, caplog):
