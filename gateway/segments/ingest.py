@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import logging
 import secrets
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
 
 from ..catalog import segments as seg_sql
+from ..catalog import store as store_sql
 from ..clock import US
 from ..config import CameraSettings
 from ..crashpoints import crash_point
@@ -37,6 +40,7 @@ from ..timeguard import receipt_time
 from ..vault import format as fmt
 from . import rules
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MaskedSegment:
@@ -156,9 +160,16 @@ def check_work(head: StreamHeader, limit: int) -> int:
 
 
 def check_free_space(svc: Runtime, incoming_bytes: int) -> None:
-    """StorageFull unless the volume keeps ``storage.min_free_bytes`` after this segment."""
-    if svc.storage.free_bytes() < svc.settings.storage.min_free_bytes + incoming_bytes:
+    """StorageFull unless the volume keeps ``storage.min_free_bytes`` after this segment.
+    On S3 the catalog's volume still fills (receipts, audit): it is the one measured."""
+    if free_bytes(svc) < svc.settings.storage.min_free_bytes + incoming_bytes:
         raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
+
+
+def free_bytes(svc: Runtime) -> int:
+    """Free bytes where the next write lands: the store, or the catalog's volume."""
+    free = svc.storage.free_bytes()
+    return shutil.disk_usage(svc.settings.storage_path).free if free is None else free
 
 
 async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSegment, *,
@@ -184,10 +195,14 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
     blob, digest = await svc.cpu(_seal, masked.data, data_key, key_id)
     # Sealed mode's HPKE wrap is ~0.1 ms of X25519: off the event loop like all crypto.
     kek_id, wrapped = await svc.cpu(lambda: svc.keyring.wrap(data_key, key_id=key_id))
+    # The intent first: a crash from here on leaves a write recovery can find.
+    await svc.catalog.run(store_sql.begin_write, uid, now)
+    lock_until = due if svc.storage.locks else None
     try:
-        await svc.cpu(svc.storage.put, uid, blob)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        await svc.io(lambda: svc.storage.put(uid, blob, retain_until_us=lock_until))
+    except BaseException as err:
+        await _abandon(svc, uid)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull("the storage volume filled up while writing; segment refused "
                               "and nothing kept") from None
         raise
@@ -196,16 +211,28 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
                   None, now, claimed)
     try:
         seg_id = await svc.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped,
-                                       source_sha256, masked.time_source)
-    except Exception:
-        # Not acknowledged: the file goes now, not at the next start-up's recovery.
-        await svc.cpu(svc.storage.delete, uid)
+                                       source_sha256, masked.time_source, lock_until)
+    except BaseException:
+        # Not acknowledged: the object goes now, not at the next start-up's recovery.
+        await _abandon(svc, uid)
         raise
     crash_point("write.committed")
     svc.metrics.ingested.labels(camera.id).inc()
     if svc.wake_purger is not None:
         svc.wake_purger.set()
     return Segment(**{**seg.__dict__, "id": seg_id})
+
+
+async def _abandon(svc: Runtime, uid: str) -> None:
+    """An unacknowledged write: discard whatever reached the store, then its intent.
+    If the store cannot be reached now, the intent stays and recovery finishes it."""
+    try:
+        await svc.io(svc.storage.discard, uid)
+    except Exception as err:  # noqa: BLE001 (logged; the intent keeps it for recovery)
+        log.warning("could not discard unacknowledged write %s (%s); start-up recovery "
+                    "will", uid, err)
+        return
+    await svc.catalog.run(store_sql.end_write, uid)
 
 
 def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool) -> RedactResult:

@@ -127,10 +127,24 @@ async def uninterrupted(aw):
 
 
 async def _unlink_and_receipt(svc: Runtime, seg: Segment, out: PurgeOutcome) -> None:
-    """Steps 3 and 4 of a purge (the key is already erased)."""
-    await svc.cpu(svc.storage.delete, seg.uid)
+    """Steps 3 and 4 of a purge (the key is already erased).
+
+    A store that cannot delete now (unreachable, a lock it still enforces) does not
+    hold the purge up: the footage is destroyed with its key, so the receipt is
+    written and the object's deletion is owed, retried with backoff by the store
+    loop (``footage_storage_deletes_pending``).
+    """
+    owed = None
+    try:
+        await svc.io(svc.storage.delete, seg.uid)
+    except Exception as err:  # noqa: BLE001 (any store failure: the deletion is owed)
+        owed = str(err) or type(err).__name__
+        log.warning("segment %s: key erased, but the store did not delete its ciphertext "
+                    "(%s); retrying in the background", seg.uid, owed)
     crash_point("purge.unlinked")
-    receipt = await svc.catalog.run(finish_purge, seg, "retention deadline passed")
+    receipt = await svc.catalog.run(finish_purge, seg, "retention deadline passed", owed)
+    if owed is not None:
+        svc.wake_store.set()
     crash_point("purge.receipt")
     svc.metrics.purged.labels(seg.camera).inc()
     svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
