@@ -81,8 +81,9 @@ stop_pid() {
   log "process $pid did not exit"
 }
 
-# The watcher and a running start first, then the daemons in reverse start order: radosgw and the OSD
-# exit at once on TERM while the mon runs, but wait minutes for a mon that is gone.
+# The watcher and a running start first, then the daemons in reverse start
+# order: radosgw and the OSD exit at once on TERM while the mon runs, but wait
+# minutes for a mon that is gone.
 kill_recorded() {
   local dir=$1 name pid
   [ -f "$dir/pids" ] || return 0
@@ -251,7 +252,7 @@ cmd_start() {
     # process group, so stop can end the waiting python with it.
     setsid bash -c 'exec 0</dev/null >/dev/null 2>&1
       "$0" -c "import os, select, sys; select.select([os.pidfd_open(int(sys.argv[1]))], [], [])" "$1" || true
-      exec "$2" stop "$3"' "$PY" "$watch" "$SELF" "$DIR" &
+      exec bash "$2" stop "$3"' "$PY" "$watch" "$SELF" "$DIR" &
     echo "watcher $!" >>"$DIR/pids"
   fi
 
@@ -306,19 +307,20 @@ cmd_start() {
 
   local elapsed
   elapsed=$("$PY" -c 'import sys, time; print(round(time.time() - float(sys.argv[1]), 2))' "$started")
-  "$PY" - "$DIR/s3.json" <<EOF
-import json, sys
-facts = {"endpoint": "$ENDPOINT", "region": "default",
-         "access_key": "$access", "secret_key": "$secret", "owner_uid": "owner",
-         "other_access_key": "$other_access", "other_secret_key": "$other_secret",
-         "other_uid": "other", "dir": "$DIR", "start_seconds": $elapsed,
-         "pids": {"mon": $PID_mon, "osd": $PID_osd, "rgw": $PID_rgw}}
+  "$PY" - "$DIR/s3.json" "$ENDPOINT" "$access" "$secret" "$other_access" "$other_secret" \
+    "$DIR" "$elapsed" "$PID_mon" "$PID_osd" "$PID_rgw" <<'EOF'
+import json, os, sys
+path, endpoint, access, secret, other_access, other_secret, dir, elapsed, mon, osd, rgw = sys.argv[1:]
+facts = {"endpoint": endpoint, "region": "default",
+         "access_key": access, "secret_key": secret, "owner_uid": "owner",
+         "other_access_key": other_access, "other_secret_key": other_secret,
+         "other_uid": "other", "dir": dir, "start_seconds": float(elapsed),
+         "pids": {"mon": int(mon), "osd": int(osd), "rgw": int(rgw)}}
 line = json.dumps(facts)
-with open(sys.argv[1] + ".tmp", "w") as f:
+fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds secrets
+with os.fdopen(fd, "w") as f:
     f.write(line + "\n")
-import os
-os.chmod(sys.argv[1] + ".tmp", 0o600)
-os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+os.replace(path + ".tmp", path)
 print(line)
 EOF
 }
