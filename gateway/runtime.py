@@ -107,8 +107,9 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
         except BaseException:
             catalog.close()
             raise
-    try:
-        storage = open_storage(settings, check=server)
+    try:  # off the loop: a bucket that does not answer must not freeze it
+        storage = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: open_storage(settings, check=server))
     except BaseException:
         catalog.close()
         raise

@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 SEGMENTS = "segments/"
 #: Error codes that mean "no such object/version" (botocore gives the HTTP status for HEAD).
 MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
-#: Error codes that mean "the store refused because of a lock".
-LOCKED = {"AccessDenied", "ObjectLocked", "InvalidRequest"}
+#: What a legal-hold or retention read answers for an object that never had one
+#: (AWS: NoSuchObjectLockConfiguration; Ceph RGW: ObjectLockConfigurationNotFoundError).
+NO_LOCK = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError")
 
 
 class StoreRefused(Exception):
@@ -129,7 +130,7 @@ class S3Storage:
         except BotoCoreError as err:
             # EndpointConnectionError, timeouts, NoCredentialsError: names the endpoint at most.
             raise StoreUnavailable(f"the object store is unreachable ({type(err).__name__}) "
-                                   f"during {op}; nothing was stored") from None
+                                   f"during {op}") from None
 
     def check_bucket(self) -> None:
         """At start: the bucket exists and has Object Lock (so versioning) enabled."""
@@ -158,6 +159,8 @@ class S3Storage:
                    "ObjectLockRetainUntilDate": _when(retain_until_us)}
         try:
             self._call("put_object", **kw)
+        except StoreUnavailable as err:
+            raise StoreUnavailable(f"{err.message}; nothing was stored") from None
         except StoreRefused as err:
             raise StoreUnavailable(f"{err}; check the gateway's S3 credentials and "
                                    "permissions (nothing was stored)") from None
@@ -213,8 +216,7 @@ class S3Storage:
         try:
             self._call("delete_object", BypassGovernanceRetention=True, **kw)
         except StoreRefused:
-            held = self._call("get_object_legal_hold", **kw).get("LegalHold", {})
-            if held.get("Status") != "ON":
+            if not self._legal_hold(kw):
                 raise
             self._call("put_object_legal_hold", LegalHold={"Status": "OFF"}, **kw)
             self._call("delete_object", BypassGovernanceRetention=True, **kw)
@@ -290,14 +292,24 @@ class S3Storage:
                    Retention={"Mode": "GOVERNANCE", "RetainUntilDate": _when(until_us)})
 
     def legal_hold(self, uid: str) -> bool:
-        got = self._call("get_object_legal_hold", Key=self.key(uid)).get("LegalHold", {})
+        return self._legal_hold({"Key": self.key(uid)})
+
+    def _legal_hold(self, kw: dict) -> bool:
+        try:
+            got = self._call("get_object_legal_hold", **kw).get("LegalHold", {})
+        except StoreRefused as err:
+            if any(code in str(err) for code in NO_LOCK):
+                return False  # never had one
+            raise
         return got.get("Status") == "ON"
 
     def retention(self, uid: str) -> tuple[str, datetime] | None:
         try:
             r = self._call("get_object_retention", Key=self.key(uid))["Retention"]
-        except StoreRefused:
-            return None
+        except StoreRefused as err:
+            if any(code in str(err) for code in NO_LOCK):
+                return None
+            raise
         return r["Mode"], r["RetainUntilDate"]
 
     def probe(self) -> None:
