@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import av
 
@@ -303,8 +303,13 @@ def remux(data: bytes, keep_audio: bool) -> bytes:
     return remux_with_stats(data, keep_audio)[0]
 
 
-def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
-    """``remux``, also returning the frame count, duration and size it saw."""
+def remux_with_stats(data: bytes, keep_audio: bool,
+                     out: BinaryIO | None = None) -> tuple[bytes, RemuxStats]:
+    """``remux``, also returning the frame count, duration and size it saw.
+
+    With ``out`` (a seekable writer) the MP4 goes there as it is made and the
+    bytes returned are empty.
+    """
     kind, container = open_input(data)
     with container:
         vin = container.streams.video[0]
@@ -313,13 +318,13 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
         ain = container.streams.audio[0] if keep_audio and container.streams.audio else None
         pts: list[int] = []
         last_duration = 0
-        buf = io.BytesIO()
-        with corrupt_on_error("cannot remux the segment"), av.open(buf, "w", format="mp4") as out:
+        buf = io.BytesIO() if out is None else out
+        with corrupt_on_error("cannot remux the segment"), av.open(buf, "w", format="mp4") as mux:
             if container.metadata.get("creation_time"):
-                out.metadata["creation_time"] = container.metadata["creation_time"]
-            streams = {vin.index: out.add_stream_from_template(vin)}
+                mux.metadata["creation_time"] = container.metadata["creation_time"]
+            streams = {vin.index: mux.add_stream_from_template(vin)}
             if ain is not None:
-                streams[ain.index] = out.add_stream_from_template(ain)
+                streams[ain.index] = mux.add_stream_from_template(ain)
             for packet in container.demux(*(s for s in (vin, ain) if s is not None)):
                 if packet.dts is None and packet.pts is None:
                     continue  # the demuxer's end-of-stream marker
@@ -327,10 +332,10 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
                     pts.append(packet.pts if packet.pts is not None else packet.dts)
                     last_duration = packet.duration or 0
                 packet.stream = streams[packet.stream.index]
-                out.mux(packet)
+                mux.mux(packet)
             if not pts:
                 raise BadRequest("the video stream has no packets", code=CORRUPT)
         ctx = vin.codec_context
         stats = RemuxStats(len(pts), span_us(pts, last_duration, vin), ctx.width, ctx.height,
                            creation_time_us(container.metadata.get("creation_time")))
-    return buf.getvalue(), stats
+    return (buf.getvalue() if out is None else b""), stats
