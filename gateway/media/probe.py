@@ -67,7 +67,7 @@ class VideoInfo:
 
 def sniff_container(data: bytes) -> str | None:
     """Name the container from its magic bytes, or None when it is not one we take."""
-    if len(data) >= 8 and data[4:8] in _MP4_FIRST_BOXES:
+    if len(data) >= 8 and bytes(data[4:8]) in _MP4_FIRST_BOXES:
         return "mp4"
     if data[:4] == _EBML_MAGIC:
         return "matroska"
@@ -133,13 +133,45 @@ def open_input(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, av.conta
         raise UnsupportedMedia("not a video container (expected MP4 or MPEG-TS)")
     check_whole(kind, data)
     with corrupt_on_error(f"cannot read the {kind} container"):
-        container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind],
+        container = av.open(_reader(data), mode="r", format=DEMUXERS[kind],
                             options={**_OPEN_OPTIONS, "max_pixels": str(min(max_pixels,
                                                                             MAX_PIXELS))})
     if not container.streams.video:
         container.close()
         raise BadRequest(f"the {kind} container has no video stream", code=CORRUPT)
     return kind, container
+
+
+def _reader(data: bytes | bytearray) -> io.BytesIO | "_ViewReader":
+    """A file over ``data`` that does not copy it (``BytesIO`` copies a bytearray)."""
+    return io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data)
+
+
+class _ViewReader:
+    """Read-only, seekable file over a buffer; each read copies only what it returns."""
+
+    def __init__(self, data) -> None:
+        self._view, self._pos = memoryview(data).cast("B"), 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(self._pos + n, len(self._view))
+        out = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return out
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
 
 
 def prepare_decoder(stream: av.video.stream.VideoStream) -> None:
