@@ -90,8 +90,9 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | bytearray:
         async for chunk in request.content.iter_chunked(1 << 16):
             body[size:size + len(chunk)] = chunk  # aiohttp stops at Content-Length
             size += len(chunk)
-        if size < declared:
-            del body[size:]
+        if size < declared:  # aiohttp raises first; never store a body cut in transfer
+            raise BadRequest(f"the body ended after {size} of its {declared} bytes "
+                             "(Content-Length); nothing was stored")
         return body
     chunks: list[bytes] = []
     size = 0
