@@ -312,3 +312,47 @@ def test_retention_is_written_as_the_deadline(s3_server, tmp_path):
     store.extend_retention("ef" * 16, until + 3600 * US)
     assert (store.retention("ef" * 16)[1] - date).total_seconds() == pytest.approx(3600, abs=1)
     assert store.delete("ef" * 16) and store.delete("ef" * 16) is False
+
+
+async def test_a_lengthened_deadline_extends_the_stores_lock(s3_server, aiohttp_client,
+                                                             tmp_path, clock):
+    """A policy change moves a deadline later: the store's GOVERNANCE date follows, so
+    the store keeps protecting the footage as long as the gateway keeps it."""
+    bucket = s3_server.new_bucket()
+    app = create_app(s3_settings(tmp_path, s3_server, bucket, policy="test1h"), clock=clock,
+                     run_loops=False)
+    client = await aiohttp_client(app)
+    svc = app[RUNTIME]
+    uid = (await (await upload(client)).json())["id"]
+    _mode, before = svc.storage.retention(uid)
+    await svc.catalog.run(lambda db: db.conn.execute(
+        "UPDATE segments SET deadline_us = deadline_us + ? WHERE uid = ?", (86400 * US, uid)))
+    await store_loop.store_pass(svc)
+    _mode, after = svc.storage.retention(uid)
+    assert (after - before).total_seconds() == pytest.approx(86400, abs=1)
+    seg = await app[CATALOG].run(seg_sql.get_segment, uid)
+    assert await svc.catalog.run(store_sql.lock_behind_deadline) == []
+    assert abs(after.timestamp() - seg.deadline_us / US) < 1.5
+
+
+async def test_check_reads_the_bucket(s3_server, aiohttp_client, tmp_path, clock):
+    """`check` on S3: sizes and SHA-256 of every object against the catalog, and what
+    someone did through the store (a delete marker, a second version)."""
+    from gateway.segments.check import run_check
+
+    bucket = s3_server.new_bucket()
+    app = create_app(s3_settings(tmp_path, s3_server, bucket, policy="test1h"), clock=clock,
+                     run_loops=False)
+    client = await aiohttp_client(app)
+    svc = app[RUNTIME]
+    uid = (await (await upload(client)).json())["id"]
+    rep = await svc.catalog.run(lambda d: run_check(d, svc.storage, svc.keyring,
+                                                           audit_key=d.audit_key))
+    assert rep.ok, rep.problems
+    s3 = s3_server.client()
+    key = f"branch-a/segments/{uid}.fgs"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"not the footage")   # a second version on top
+    rep = await svc.catalog.run(lambda d: run_check(d, svc.storage, svc.keyring,
+                                                           audit_key=d.audit_key))
+    assert any("2 versions" in p for p in rep.problems)
+    assert any("SHA-256 differs" in p or "bytes, catalog says" in p for p in rep.problems)
