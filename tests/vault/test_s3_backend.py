@@ -202,6 +202,15 @@ async def test_legal_hold_follows_an_approved_hold_and_its_release(s3_server, ai
     out3 = await purge_once(svc)
     assert [s.uid for s in out3.destroyed] == [held]
     assert versions(s3, bucket) == []
+    # The auditor's compliance page says where footage is and what the store locks.
+    from gateway.models import SYSTEM
+    from gateway.users import service as users
+    await users.add_user(svc.catalog, clock, "aud", "auditor", None, SYSTEM)
+    token = await users.issue_token(svc.catalog, clock, "aud", SYSTEM)
+    page = await client.get("/compliance", headers={"Authorization": f"Bearer {token}"})
+    text = await page.text()
+    assert page.status == 200 and f"bucket <code>{bucket}</code>" in text
+    assert "locks until their deadline" in text
 
 
 async def test_a_legal_hold_left_on_does_not_stop_the_purge(s3_server, aiohttp_client,
