@@ -40,6 +40,7 @@ from ..timeguard import receipt_time
 from ..vault import format as fmt
 from ..vault.sealbuf import Sealed, SealedBuffer
 from . import rules
+from .purge import uninterrupted
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,10 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
     await svc.catalog.run(store_sql.begin_write, uid, now)
     lock_until = due if svc.storage.locks else None
     try:
-        await svc.io(lambda: svc.storage.put(uid, blob, retain_until_us=lock_until))
+        # To its end even if the request is cancelled: discarding a put still running
+        # in its thread could leave its object behind with no intent to find it.
+        await uninterrupted(svc.io(lambda: svc.storage.put(uid, blob,
+                                                           retain_until_us=lock_until)))
     except BaseException as err:
         await _abandon(svc, uid)
         if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):

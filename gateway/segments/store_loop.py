@@ -26,6 +26,7 @@ import random
 from ..catalog import holds as holds_sql
 from ..catalog import segments as seg_sql
 from ..catalog import store as store_sql
+from ..catalog.core import ReadOnlyCatalog
 from ..clock import US
 from ..runtime import Runtime
 from . import recovery
@@ -192,21 +193,26 @@ async def extend_retention(svc: Runtime) -> None:
 
 
 async def scrub(svc: Runtime) -> recovery.ScrubPlan:
-    """Every file/object against every row, off the writer: list first, then read."""
-    before = await svc.catalog.run(recovery.max_row_id)
-    temps, files = await svc.io(lambda: (svc.storage.temp_files(), set(svc.storage.uids())))
-    in_flight, rows = await svc.catalog.run(recovery.snapshot)
-    plan = recovery.scrub_plan(temps, files, in_flight, rows, before)
-    for tmp in plan.temps:
+    """Every file/object against every row: the walk runs in the store pool on a
+    read-only connection of its own, so neither the writer nor the loop waits."""
+    def plan() -> recovery.ScrubPlan:
+        db = ReadOnlyCatalog(svc.catalog.catalog.path)
+        try:
+            return recovery.scrub_plan(db, svc.storage)
+        finally:
+            db.close()
+    found = await svc.io(plan)
+    for tmp in found.temps:
         tmp.unlink(missing_ok=True)
-    for uid in plan.orphans:
+    for uid in found.orphans:
         await svc.io(svc.storage.delete, uid)
-    for uid in plan.missing:
+    for uid in found.missing:
         await svc.catalog.run(seg_sql.mark_corrupt, uid)
         log.error("segment %s is in the catalog but its ciphertext is missing from the store",
                   uid)
-    svc.metrics.scrub_problems.set(len(plan.missing))
-    if plan.temps or plan.orphans or plan.missing:
+    svc.metrics.scrub_problems.set(len(found.missing))
+    if found.temps or found.orphans or found.missing:
         log.warning("scrub: %d temp file(s) and %d unacknowledged file(s) removed, %d kept "
-                    "segment(s) missing", len(plan.temps), len(plan.orphans), len(plan.missing))
-    return plan
+                    "segment(s) missing", len(found.temps), len(found.orphans),
+                    len(found.missing))
+    return found

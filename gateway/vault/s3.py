@@ -240,7 +240,8 @@ class S3Storage:
         return uid if UID_RE.match(uid) else None
 
     def uids(self) -> Iterator[str]:
-        """Every segment with at least one version (hidden behind a marker or not)."""
+        """Every segment with at least one version (hidden behind a marker or not), in uid
+        order: S3 lists keys in UTF-8 binary order, and all of a key's versions together."""
         seen: set[str] = set()
         for page in self._pages():
             for v in page.get("Versions", []):
