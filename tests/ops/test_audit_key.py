@@ -81,7 +81,7 @@ async def test_rewrite_with_recomputed_hashes_fails_verify_check_and_the_gauge(
     assert "entry 3 fails its MAC" in r.output
     c = cli("check", "--config", str(cfg))
     assert c.exit_code == 1 and "entry 3 fails its MAC" in c.output
-    await refresh_stats(svc, full_audit=True)
+    await refresh_stats(svc, reanchor_audit=True)
     assert "footage_audit_chain_verified 0.0" in svc.metrics.render().decode()
     await client.close()
 
