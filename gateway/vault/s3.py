@@ -314,8 +314,10 @@ class S3Storage:
         return r["Mode"], r["RetainUntilDate"]
 
     def probe(self) -> None:
-        """One cheap call that proves the bucket answers (StoreUnavailable otherwise)."""
-        self._call("head_bucket")
+        """One cheap call that proves the bucket answers (StoreUnavailable otherwise):
+        a listing of one key under our prefix, which a prefix-scoped policy allows
+        (HeadBucket needs s3:ListBucket on the whole bucket)."""
+        self._call("list_objects_v2", Prefix=self.prefix + SEGMENTS, MaxKeys=1)
 
     def close(self) -> None:
         self.client.close()
