@@ -24,11 +24,9 @@ from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog import store as store_sql
 from ..vault.storage import Storage
-from .receipts import finish_purge
+from .receipts import REASON, finish_purge
 
 log = logging.getLogger(__name__)
-
-REASON = "retention deadline passed"
 
 
 def recover(db: Catalog, storage: Storage) -> dict[str, int]:

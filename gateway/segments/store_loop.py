@@ -40,6 +40,9 @@ BACKOFF_CAP_S = 600
 STALE_WRITE_S = 900
 #: Legal-hold and retention calls per pass (the rest wait for the next pass).
 CALLS_PER_PASS = 500
+#: Deletions in flight at once (the store pool has 8 threads), and read per batch.
+DELETE_CONCURRENCY = 8
+DELETE_BATCH = 100
 
 
 async def store_loop(svc: Runtime) -> None:
@@ -104,22 +107,36 @@ def backoff_s(attempts: int) -> float:
 
 
 async def retry_deletes(svc: Runtime) -> int:
-    """Try every owed deletion that is due; returns how many the store confirmed."""
+    """Run every owed or queued deletion that is due, ``DELETE_CONCURRENCY`` at a time
+    (each is round trips on S3), batch after batch until none is due; returns how many
+    the store confirmed. A failure pushes that one's next try back (``backoff_s``)."""
     done = 0
-    now = svc.clock.now_us()
-    for owed in await svc.catalog.run(store_sql.due_deletes, now):
-        try:
-            await svc.io(svc.storage.delete, owed.uid)
-        except Exception as err:  # noqa: BLE001
-            svc.metrics.store_errors.labels("delete").inc()
-            nxt = now + int(backoff_s(owed.attempts) * US)
-            await svc.catalog.run(store_sql.delete_failed, owed.uid, nxt,
-                                  str(err) or type(err).__name__)
-            continue
-        await svc.catalog.run(store_sql.delete_done, owed.uid)
-        done += 1
-        log.info("owed deletion of %s done after %d attempt(s)", owed.uid, owed.attempts + 1)
-    return done
+    gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+    async def one(owed: store_sql.OwedDelete) -> bool:
+        async with gate:
+            try:
+                await svc.io(svc.storage.delete, owed.uid)
+            except Exception as err:  # noqa: BLE001
+                svc.metrics.store_errors.labels("delete").inc()
+                nxt = svc.clock.now_us() + int(backoff_s(owed.attempts) * US)
+                await svc.catalog.run(store_sql.delete_failed, owed.uid, nxt,
+                                      str(err) or type(err).__name__)
+                return False
+            await svc.catalog.run(store_sql.delete_done, owed.uid)
+            if owed.attempts:
+                log.info("owed deletion of %s done after %d attempt(s)", owed.uid,
+                         owed.attempts + 1)
+            return True
+
+    while True:
+        batch = await svc.catalog.run(store_sql.due_deletes, svc.clock.now_us(), DELETE_BATCH)
+        if not batch:
+            return done
+        results = await asyncio.gather(*(one(o) for o in batch))
+        done += sum(results)
+        if len(batch) < DELETE_BATCH:
+            return done
 
 
 async def finish_stale_writes(svc: Runtime) -> None:

@@ -93,6 +93,7 @@ class S3Storage:
 
     kind = "s3"
     locks = True
+    defer_deletes = True
 
     def __init__(self, settings: StorageSettings, client=None) -> None:
         assert settings.bucket is not None

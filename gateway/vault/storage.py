@@ -32,6 +32,9 @@ class Storage(Protocol):
 
     kind: str     # "local" | "s3"
     locks: bool   # the store itself enforces retention and legal holds (S3 Object Lock)
+    #: A delete is round trips (S3): the purge queues it for the store loop, which runs
+    #: deletions concurrently, instead of waiting for each (docs/storage.md, "Purge").
+    defer_deletes: bool
 
     def put(self, uid: str, blob: bytes, *, retain_until_us: int | None = None) -> None: ...
     def get(self, uid: str) -> bytes: ...
@@ -64,6 +67,7 @@ class LocalStorage:
 
     kind = "local"
     locks = False
+    defer_deletes = False
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root) / "segments"

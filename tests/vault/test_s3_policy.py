@@ -16,6 +16,7 @@ from gateway.app import create_app
 from gateway.clock import US, FakeClock
 from gateway.config import parse_settings
 from gateway.media import synth
+from gateway.segments import store_loop
 from gateway.segments.purge import purge_once
 from gateway.web.appkeys import RUNTIME
 from s3server import client
@@ -127,5 +128,6 @@ async def test_two_branches_share_a_bucket_under_the_documented_policy(
     # Branch A's gateway destroys its own footage on time: the hold lifted, every version gone.
     clock.advance(6)
     out = await purge_once(app[RUNTIME])
+    await store_loop.retry_deletes(app[RUNTIME])
     assert [s.uid for s in out.destroyed] == [uid]
     assert "Versions" not in owner.list_object_versions(Bucket=bucket, Prefix="branch-a/")
