@@ -27,4 +27,11 @@ def test_year_scale_queries_use_their_indexes(tmp_path):
                  "WHERE camera = ? AND state = 'stored' GROUP BY policy, deadline_us - end_us",
              "lobby")
     assert "INDEX segments_retention" in p and "TEMP B-TREE" not in p
+    # segments.camera_stats(with_retention=True) (the report): two index scans, no rows.
+    assert "INDEX segments_camera_stats" in plan(
+        db, "SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us) FROM segments "
+            "WHERE state != 'shredded' GROUP BY camera ORDER BY camera")
+    assert "INDEX segments_retention" in plan(
+        db, "SELECT camera, MIN(deadline_us - end_us), MAX(deadline_us - end_us) FROM segments "
+            "WHERE state = 'stored' GROUP BY camera")
     db.close()
