@@ -209,7 +209,7 @@ def camera_stats(db: Catalog, with_retention: bool = False) -> list[CameraStats]
 
     Both queries read only an index: ``segments_camera_stats`` (the 10 s metrics
     refresh) and, for the report's retention spread over stored segments,
-    ``segments_retention`` (migration 0018): at 1 M kept segments a read of every
+    ``segments_retention`` (migration 0021): at 1 M kept segments a read of every
     row took 2.8 s.
     """
     rows = db.conn.execute(
