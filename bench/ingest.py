@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -48,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gateway.segments.ingest as ingest_mod  # noqa: E402
 from gateway.app import create_app  # noqa: E402
+from gateway.clock import US, iso  # noqa: E402
 from gateway.config import parse_settings  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
@@ -60,6 +62,8 @@ SHELF_MASK = {"zone": "shelves", "polygon": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.
               "mode": "fill"}
 
 _REAL_SEAL = ingest_mod._seal
+#: Distinct claimed starts, 1 ms apart (see ``post_all``).
+_STARTS = itertools.count(int(time.time() - 86_400) * US, 1000)
 
 
 def _plain_seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
@@ -73,7 +77,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_settings(root: Path, port: int):
+def build_settings(root: Path, port: int, storage: dict | None = None):
+    """Two cameras (``remux``, ``masked``); ``storage``: extra ``[storage]`` keys (a backend)."""
     (root / "policies").mkdir(parents=True, exist_ok=True)
     (root / "policies" / "bench72h.toml").write_text(POLICY)
 
@@ -81,8 +86,9 @@ def build_settings(root: Path, port: int):
         return {"id": id, "name": id, "policy": "bench72h", "zone": "stacks",
                 "purpose": "benchmark", "push_token": TOKEN, "masks": masks}
     return parse_settings({
-        "server": {"listen": f"127.0.0.1:{port}"},
-        "storage": {"path": str(root / "data"), "min_free_bytes": 0},
+        # Several uploads in flight on one camera (the default allows 2 per camera).
+        "server": {"listen": f"127.0.0.1:{port}", "max_uploads_per_camera": 16},
+        "storage": {"path": str(root / "data"), "min_free_bytes": 0, **(storage or {})},
         "policies_dir": str(root / "policies"),
         "cameras": [cam("remux", []), cam("masked", [SHELF_MASK])],
     })
@@ -97,7 +103,11 @@ async def post_all(session: aiohttp.ClientSession, url: str, segments: list[byte
     async def worker() -> None:
         while queue:
             i = queue.pop()
-            async with session.post(url, data=segments[i % len(segments)], headers=headers) as r:
+            # Each upload claims its own start, as a camera's segments do: the same bytes
+            # with the same claim are a retry, answered from the catalog (200), not stored.
+            start = {"X-Segment-Start": iso(next(_STARTS))}
+            async with session.post(url, data=segments[i % len(segments)],
+                                    headers=headers | start) as r:
                 if r.status != 201:
                     raise RuntimeError(f"upload failed: {r.status} {await r.text()}")
                 await r.read()
@@ -130,16 +140,8 @@ async def http_runs(args, segments: list[bytes]) -> dict:
                         times[mode].append(await post_all(session, url, segments, count,
                                                           args.concurrency))
                 ingest_mod._seal = _REAL_SEAL
-                out[path] = {}
-                for mode, ts in times.items():
-                    t = statistics.median(ts)
-                    out[path][mode] = {"segments": count, "seconds_median": t,
-                                       "runs_segments_per_s": [count / x for x in ts],
-                                       "segments_per_s": count / t,
-                                       "mb_per_s": count * mean_bytes / t / 1e6}
-                # Each round's pair ran back to back: their ratio cancels most host drift.
-                pairs = [t_plain / t_enc
-                         for t_enc, t_plain in zip(times["encrypted"], times["plain"])]
+                out[path] = {mode: rates(ts, count, mean_bytes) for mode, ts in times.items()}
+                pairs = round_ratios(times["encrypted"], times["plain"])
                 out[path]["ratio_encrypted_over_plain"] = statistics.median(pairs)
                 out[path]["ratio_per_round"] = pairs
     finally:
@@ -147,6 +149,20 @@ async def http_runs(args, segments: list[bytes]) -> dict:
         await runner.cleanup()
         shutil.rmtree(root, ignore_errors=True)
     return out
+
+
+def rates(times: list[float], count: int, mean_bytes: float) -> dict:
+    """Throughput of rounds of ``count`` segments that took ``times`` seconds each."""
+    t = statistics.median(times)
+    return {"segments": count, "seconds_median": t,
+            "runs_segments_per_s": [count / x for x in times], "segments_per_s": count / t,
+            "mb_per_s": count * mean_bytes / t / 1e6}
+
+
+def round_ratios(times_a: list[float], times_b: list[float]) -> list[float]:
+    """Throughput of A over B in each round. Each round's pair ran back to back: their
+    ratio cancels most of a shared host's drift."""
+    return [t_b / t_a for t_a, t_b in zip(times_a, times_b)]
 
 
 def seal_alone(segment: bytes, seconds: float = 2.0) -> dict:

@@ -26,6 +26,7 @@ from .runtime import open_runtime
 from .segments.deadlines import reconcile_deadlines
 from .segments.recovery import recover
 from .segments.rtsp import CameraPuller, pullers, rtsp_cameras
+from .segments.store_loop import store_loop
 from .segments.stats import refresh_stats
 from .vault.signing import public_key_pem
 from .web import routes
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         app.cleanup_ctx.append(_loop_ctx(lambda a: purge_loop(a[RUNTIME], a[PURGE_WAKE])))
         app.cleanup_ctx.append(_loop_ctx(lambda a: stats_loop(a[RUNTIME])))
         app.cleanup_ctx.append(_loop_ctx(lambda a: keys_loop(a[RUNTIME])))
+        app.cleanup_ctx.append(_loop_ctx(lambda a: store_loop(a[RUNTIME])))
         if settings.notify.enabled:
             app.cleanup_ctx.append(_loop_ctx(lambda a: notify_loop(a[NOTIFIER])))
         if settings.keys.mode == "sealed":
@@ -89,7 +91,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_runtime(app[SETTINGS], app[CLOCK], app[POLICIES], app[METRICS],
                             server=True, wake_purger=app[PURGE_WAKE]) as svc:
-        # Before the first request: finish interrupted purges, drop unacknowledged files.
+        # Before the first request: finish interrupted purges, drop unacknowledged writes
+        # (only what the catalog says was in flight; the full scrub runs in store_loop).
         await svc.catalog.run(recover, svc.storage)
         app[CATALOG] = svc.catalog
         app[RUNTIME] = svc

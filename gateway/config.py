@@ -30,6 +30,7 @@ from .errors import ConfigError
 from .geometry import polygon_area, self_intersects  # noqa: F401 (cli.redact uses them from here)
 from .notify.settings import NotifySettings
 from .segments.rtsp_settings import RtspSettings, check_rtsp_credentials, check_rtsp_url
+from .storage_settings import StorageSettings  # noqa: F401 (re-exported)
 from .users.settings import SessionSettings
 
 CAMERA_ID = re.compile(r"^[a-z0-9-]{1,32}$")
@@ -96,14 +97,6 @@ class ServerSettings(StrictModel):
     @property
     def port(self) -> int:
         return int(self.listen.rpartition(":")[2])
-
-
-class StorageSettings(StrictModel):
-    path: str = Field(description="directory for ciphertext segments and catalog.sqlite3")
-    max_segment_bytes: int = Field(256 * 1024 * 1024, gt=0, le=4 * 1024**3)
-    min_free_bytes: int = Field(
-        512 * 1024 * 1024, ge=0, description="refuse uploads (507) below this much free space"
-    )
 
 
 class KeysSettings(StrictModel):
@@ -291,8 +284,8 @@ class Settings(StrictModel):
     def memory_bound_bytes(self) -> int:
         """The most memory uploads can hold at once (docs/operations.md, "Memory").
 
-        Bodies in flight are counted 4.5 times (the body, the masked or
-        remuxed MP4, the sealed chunks and their join, FFmpeg's buffers); each of the media pool's decoders holds
+        Bodies in flight are counted 3 times (the body, the sealed segment,
+        FFmpeg's buffers); each of the media pool's decoders holds
         up to ``FRAMES_HELD`` frames of the largest size allowed (the decoder's
         threads and references, the hand-over queue, x264's lookahead).
         """
@@ -395,7 +388,9 @@ def _resolve_paths(s: Settings, base: Path) -> Settings:
                 "smtp_ca_file": abs_(n.smtp_ca_file),
                 "webhook_secret_file": abs_(n.webhook_secret_file),
                 "webhook_ca_file": abs_(n.webhook_ca_file)}),
-            "storage": s.storage.model_copy(update={"path": abs_(s.storage.path)}),
+            "storage": s.storage.model_copy(update={
+                "path": abs_(s.storage.path), "secret_key_file": abs_(s.storage.secret_key_file),
+                "ca_file": abs_(s.storage.ca_file)}),
             "keys": s.keys.model_copy(update={"path": abs_(s.keys.path),
                                                "sealed_path": abs_(s.keys.sealed_path)}),
             "policies_dir": abs_(s.policies_dir),

@@ -103,6 +103,12 @@ class Busy(GatewayError):
     code = "busy"
 
 
+class StoreUnavailable(Busy):
+    """The object store did not answer or refused the gateway: nothing was acknowledged."""
+
+    code = "storage_unavailable"
+
+
 class StorageFull(GatewayError):
     status = 507
     code = "storage_full"

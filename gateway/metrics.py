@@ -96,6 +96,27 @@ class Metrics:
             "footage_camera_clock_skew_seconds",
             "The camera's claimed segment end minus the gateway's receipt time, last segment "
             "(+ = camera ahead)", ["camera"], registry=r)
+        # The object store's side (gateway.segments.store_loop, docs/storage.md "S3").
+        self.store_up = Gauge("footage_storage_up",
+                              "1 when the storage backend answered its last call, else 0",
+                              registry=r)
+        self.store_errors = Counter("footage_storage_errors",
+                                    "Storage calls that failed, by operation", ["op"], registry=r)
+        self.deletes_pending = Gauge(
+            "footage_storage_deletes_pending",
+            "Destroyed segments (key erased) whose ciphertext the store has not yet deleted",
+            registry=r)
+        self.delete_oldest = Gauge(
+            "footage_storage_delete_pending_seconds",
+            "How long the oldest owed deletion has waited (0 when none)", registry=r)
+        self.legal_holds_pending = Gauge(
+            "footage_storage_legal_holds_pending",
+            "Segments whose store legal hold differs from the holds (ON or OFF still to set)",
+            registry=r)
+        self.scrub_problems = Gauge(
+            "footage_storage_scrub_problems",
+            "Last full scrub: ciphertext missing for a kept row (lost footage)", registry=r)
+        self.store_up.set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,7 +29,8 @@ from .vault.auditkey import open_audit_key
 from .vault.keyring import KeyRing, move_legacy_ring
 from .vault.modes import check_mode, open_keys
 from .vault.sealed_store import SealedKeys
-from .vault.storage import LocalStorage, Storage
+from .vault.backends import open_storage
+from .vault.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,20 @@ class Runtime:
     audit_keyed: bool = False
     #: export id -> (data key, key id) sealing its package: in memory only (holds.exports).
     export_keys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    #: Storage calls (disk fsyncs, S3 requests): apart from ``pool``, so a slow store
+    #: never waits behind video and video never waits behind the store.
+    store_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="store"))
+    #: Set when the store's bookkeeping has work (gateway.segments.store_loop).
+    wake_store: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def cpu(self, fn, *args):
         """Run ``fn(*args)`` in the media pool."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def io(self, fn, *args):
+        """Run ``fn(*args)`` (a storage call) in the store pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.store_pool, fn, *args)
 
     def retention_s(self, camera: CameraSettings) -> int:
         return retention_seconds(camera, self.policies[camera.id])
@@ -96,7 +107,12 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
         except BaseException:
             catalog.close()
             raise
-    storage = LocalStorage(settings.storage_path)
+    try:  # off the loop: a bucket that does not answer must not freeze it
+        storage = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: open_storage(settings, check=server))
+    except BaseException:
+        catalog.close()
+        raise
     db = AsyncCatalog(catalog)
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
     try:
@@ -104,9 +120,14 @@ async def open_runtime(settings: Settings, clock: Clock, policies: dict[str, Pol
         # the CLI loads it when it exists, so its audit entries are MACed too.
         await db.run(lambda c: open_audit_key(c, settings.audit_key_path, create=server,
                                               now_us=clock.now_us()))
-        yield Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
+        svc = Runtime(settings, db, keyring, storage, policies, clock, metrics, pool,
                       wake_purger,
                       pixel_frames=Budget(settings.media.max_pixel_frames_in_flight))
+        try:
+            yield svc
+        finally:
+            svc.store_pool.shutdown(wait=True)
     finally:
         pool.shutdown(wait=True)
         db.close()
+        storage.close()

@@ -5,6 +5,8 @@
 # npm: axe-core for the accessibility test (scripts/install-js.sh);
 # GStreamer RTSP server: a real RTSP camera; systemd: unit hardening analysis;
 # nginx: the reverse-proxy site in deploy/nginx/.
+# Ceph (mon, memstore OSD, RADOS Gateway): a real S3 server with Object Lock
+# (scripts/ceph-rgw.sh, tests/s3server.py); installing starts no daemon.
 set -euo pipefail
 
 need=()
@@ -16,6 +18,7 @@ have chromium || need+=(chromium)
 have npm || need+=(npm)
 have systemd-analyze || need+=(systemd)
 have nginx || [ -x /usr/sbin/nginx ] || need+=(nginx)
+{ have ceph-mon && have ceph-osd && have radosgw; } || need+=(ceph-mon ceph-osd radosgw)
 # The simulated camera (scripts/rtsp-camera.py): rtsp-server, x264enc (ugly),
 # rtph264pay (good), h264parse (bad), appsrc/opusenc (base).
 dpkg -s gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly >/dev/null 2>&1 || need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-base)

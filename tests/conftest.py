@@ -12,6 +12,9 @@ from gateway.app import create_app
 from gateway.clock import FakeClock
 from gateway.config import Settings, parse_settings
 
+#: ``s3_server``: a real S3 server with Object Lock, for tests anywhere (tests/s3server.py).
+pytest_plugins = ["s3server"]
+
 TEST_POLICY = """\
 id = "{id}"
 title = "Test policy ({minimum} retention)"

@@ -34,8 +34,10 @@ def find_upload(db: Catalog, camera: str, source_sha256: str) -> Segment | None:
 
 
 def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrapped: bytes,
-                   source_sha256: str | None = None, time_source: str | None = None) -> int:
-    """Commit a segment row and its wrapped key together (after its file is durable)."""
+                   source_sha256: str | None = None, time_source: str | None = None,
+                   lock_until_us: int | None = None) -> int:
+    """Commit a segment row and its wrapped key together (after its file is durable);
+    its write intent (catalog.store) ends in the same transaction."""
     with db.tx() as c:
         cur = c.execute(
             "INSERT INTO segments (uid, camera, policy, start_us, end_us, deadline_us, bytes, "
@@ -50,8 +52,11 @@ def insert_segment(db: Catalog, seg: Segment, key_id: bytes, kek_id: str, wrappe
             c.execute("UPDATE segments SET source_sha256 = ? WHERE id = ?", (source_sha256, seg_id))
         if time_source is not None:
             c.execute("UPDATE segments SET time_source = ? WHERE id = ?", (time_source, seg_id))
+        if lock_until_us is not None:
+            c.execute("UPDATE segments SET lock_until_us = ? WHERE id = ?", (lock_until_us, seg_id))
         c.execute("INSERT INTO data_keys (segment_id, key_id, kek_id, wrapped) VALUES (?,?,?,?)",
                   (seg_id, key_id, kek_id, wrapped))
+        c.execute("DELETE FROM store_writes WHERE uid = ?", (seg.uid,))
     return seg_id
 
 

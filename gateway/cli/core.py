@@ -12,14 +12,14 @@ from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog.core import ReadOnlyCatalog
 from ..clock import US, SystemClock
-from ..errors import GatewayError
+from ..errors import GatewayError, StoreUnavailable
 from ..keys.epochs import rotate_keys
 from ..policy.loading import camera_policies, retention_seconds
 from ..runtime import adopt_legacy_ring
 from ..segments.purge import due_plan
 from ..vault.auditkey import read_key
 from ..vault.modes import open_keys
-from ..vault.storage import LocalStorage
+from ..vault.backends import open_storage
 from .common import CliError, cli_actor, cli_runtime, config_option, run, settings_from
 
 
@@ -92,12 +92,21 @@ def check_command(config_path: str, quick: bool) -> None:
         raise CliError(err.message)
     db = ReadOnlyCatalog(settings.catalog_path)  # offline and hands-off: changes nothing
     try:
-        rep = run_check(db, LocalStorage(settings.storage_path), ring, deep=not quick,
-                        audit_key=audit_key)
+        storage = open_storage(settings, check=False)
+    except GatewayError as err:
+        db.close()
+        raise CliError(err.message)
+    try:
+        rep = run_check(db, storage, ring, deep=not quick, audit_key=audit_key)
+    except StoreUnavailable as err:
+        raise CliError(f"cannot check the store: {err.message}")
     finally:
         db.close()
+        storage.close()
     for p in rep.problems:
         click.echo(f"PROBLEM {p}")
+    for note in rep.notes:
+        click.echo(f"NOTE {note}")
     n = len(rep.problems)
     click.echo(f"{rep.segments} segments, {rep.files} files, {n} problem{'' if n == 1 else 's'}")
     sys.exit(0 if rep.ok else 1)

@@ -92,6 +92,7 @@ async def act(svc: Runtime, hold_id: int, action: str, actor: Actor, *, note: st
             return new
     new = await svc.catalog.run(tx)
     _wake_notifier(svc)
+    svc.wake_store.set()  # the store's legal holds follow (gateway.segments.store_loop)
     log.info("hold %d: %s by %s (%s) -> %s", new.id, action, actor.name, actor.role, new.state)
     if new.preserves_until() is None:
         # The hold ended: its packages go with it, so no plaintext outlives the footage.

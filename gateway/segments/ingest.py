@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import logging
 import secrets
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
 
 from ..catalog import segments as seg_sql
+from ..catalog import store as store_sql
 from ..clock import US
 from ..config import CameraSettings
 from ..crashpoints import crash_point
@@ -35,14 +38,17 @@ from ..models import Segment
 from ..runtime import Runtime
 from ..timeguard import receipt_time
 from ..vault import format as fmt
+from ..vault.sealbuf import Sealed, SealedBuffer
 from . import rules
+from .purge import uninterrupted
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MaskedSegment:
-    """A finished, masked MP4 ready to seal, with what is known of it."""
+    """A finished, masked MP4 ready to seal (or sealed already), with what is known of it."""
 
-    data: bytes
+    data: bytes  # empty when ``sealed`` holds it
     start_us: int
     duration_us: int
     frames: int
@@ -54,6 +60,8 @@ class MaskedSegment:
     #: Where ``start_us`` came from (docs/rtsp.md, "Time"): rtcp | arrival (RTSP),
     #: header | container | arrival (push).
     time_source: str | None = None
+    #: The MP4 sealed as it was made (uploads: it never existed whole in plaintext).
+    sealed: Sealed | None = None
 
 
 async def ingest(svc: Runtime, camera: CameraSettings, data: bytes,
@@ -126,7 +134,7 @@ async def _ingest(svc: Runtime, camera: CameraSettings, data: bytes, start_hint_
                    "(media.max_pixel_frames_in_flight); retry in a few seconds")
     t0 = time.perf_counter()
     try:
-        result = await svc.cpu(_process, data, masks, camera.audio)
+        result, sealed = await svc.cpu(_process, data, masks, camera.audio)
     finally:
         if budget is not None:
             budget.give(work)
@@ -137,9 +145,9 @@ async def _ingest(svc: Runtime, camera: CameraSettings, data: bytes, start_hint_
     start = claim if claim is not None else svc.clock.now_us() - result.duration_us
     time_source = ("header" if start_hint_us is not None
                    else "container" if claim is not None else "arrival")
-    masked = MaskedSegment(result.data, start, result.duration_us, result.frames, result.width,
+    masked = MaskedSegment(b"", start, result.duration_us, result.frames, result.width,
                            result.height, bool(masks), claimed=claim is not None,
-                           time_source=time_source)
+                           time_source=time_source, sealed=sealed)
     seg = await commit_segment(svc, camera, masked, source_sha256=source_sha256)
     svc.metrics.ingested_bytes.labels(camera.id).inc(len(data))
     return seg
@@ -156,9 +164,16 @@ def check_work(head: StreamHeader, limit: int) -> int:
 
 
 def check_free_space(svc: Runtime, incoming_bytes: int) -> None:
-    """StorageFull unless the volume keeps ``storage.min_free_bytes`` after this segment."""
-    if svc.storage.free_bytes() < svc.settings.storage.min_free_bytes + incoming_bytes:
+    """StorageFull unless the volume keeps ``storage.min_free_bytes`` after this segment.
+    On S3 the catalog's volume still fills (receipts, audit): it is the one measured."""
+    if free_bytes(svc) < svc.settings.storage.min_free_bytes + incoming_bytes:
         raise StorageFull("storage volume is below storage.min_free_bytes; segment refused")
+
+
+def free_bytes(svc: Runtime) -> int:
+    """Free bytes where the next write lands: the store, or the catalog's volume."""
+    free = svc.storage.free_bytes()
+    return shutil.disk_usage(svc.settings.storage_path).free if free is None else free
 
 
 async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSegment, *,
@@ -180,14 +195,20 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
     due = rules.deadline(end, svc.retention_s(camera))
 
     uid = secrets.token_hex(16)
-    data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
-    blob, digest = await svc.cpu(_seal, masked.data, data_key, key_id)
+    data_key, key_id, blob, digest = await svc.cpu(_sealed, masked)
     # Sealed mode's HPKE wrap is ~0.1 ms of X25519: off the event loop like all crypto.
     kek_id, wrapped = await svc.cpu(lambda: svc.keyring.wrap(data_key, key_id=key_id))
+    # The intent first: a crash from here on leaves a write recovery can find.
+    await svc.catalog.run(store_sql.begin_write, uid, now)
+    lock_until = due if svc.storage.locks else None
     try:
-        await svc.cpu(svc.storage.put, uid, blob)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        # To its end even if the request is cancelled: discarding a put still running
+        # in its thread could leave its object behind with no intent to find it.
+        await uninterrupted(svc.io(lambda: svc.storage.put(uid, blob,
+                                                           retain_until_us=lock_until)))
+    except BaseException as err:
+        await _abandon(svc, uid)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull("the storage volume filled up while writing; segment refused "
                               "and nothing kept") from None
         raise
@@ -196,10 +217,10 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
                   None, now, claimed)
     try:
         seg_id = await svc.catalog.run(seg_sql.insert_segment, seg, key_id, kek_id, wrapped,
-                                       source_sha256, masked.time_source)
-    except Exception:
-        # Not acknowledged: the file goes now, not at the next start-up's recovery.
-        await svc.cpu(svc.storage.delete, uid)
+                                       source_sha256, masked.time_source, lock_until)
+    except BaseException:
+        # Not acknowledged: the object goes now, not at the next start-up's recovery.
+        await _abandon(svc, uid)
         raise
     crash_point("write.committed")
     svc.metrics.ingested.labels(camera.id).inc()
@@ -208,13 +229,29 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
     return Segment(**{**seg.__dict__, "id": seg_id})
 
 
-def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool) -> RedactResult:
+async def _abandon(svc: Runtime, uid: str) -> None:
+    """An unacknowledged write: discard whatever reached the store, then its intent.
+    If the store cannot be reached now, the intent stays and recovery finishes it."""
+    try:
+        await svc.io(svc.storage.discard, uid)
+    except Exception as err:  # noqa: BLE001 (logged; the intent keeps it for recovery)
+        log.warning("could not discard unacknowledged write %s (%s); start-up recovery "
+                    "will", uid, err)
+        return
+    await svc.catalog.run(store_sql.end_write, uid)
+
+
+def _process(data: bytes, masks: tuple[Mask, ...],
+             keep_audio: bool) -> tuple[RedactResult, Sealed]:
     """Mask (decoding every frame, which also rejects corrupt video), or for a camera
     without masks: probe (a full decode, since remuxing alone would copy corrupt
-    packets) then remux."""
+    packets) then remux. The MP4 is sealed chunk by chunk as the muxer writes it
+    (``vault.sealbuf``): it is never whole in memory as plaintext."""
     if not masks:
         probe(data)
-    return redact(data, masks, keep_audio=keep_audio)
+    sink = SealedBuffer(fmt.new_data_key(), fmt.new_key_id())
+    result = redact(data, masks, keep_audio=keep_audio, out=sink)
+    return result, sink.finish()
 
 
 def _source_digest(hint: bytes, data: bytes) -> str:
@@ -224,6 +261,16 @@ def _source_digest(hint: bytes, data: bytes) -> str:
     return h.hexdigest()
 
 
-def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
-    blob = fmt.seal(plain, data_key, key_id)
-    return blob, hashlib.sha256(blob).hexdigest()
+def _sealed(masked: MaskedSegment) -> tuple[bytes, bytes, bytearray, str]:
+    """(data key, key id, sealed blob, its SHA-256): as sealed at ingest, or sealed now.
+
+    One copy of the ciphertext, grown in place (no list of chunks and their join).
+    """
+    if masked.sealed is not None:
+        s = masked.sealed
+        return s.data_key, s.key_id, s.blob, s.sha256
+    data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
+    blob = bytearray()
+    for piece in fmt.iter_seal([masked.data], data_key, key_id):
+        blob += piece
+    return data_key, key_id, blob, hashlib.sha256(blob).hexdigest()

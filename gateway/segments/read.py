@@ -13,7 +13,6 @@ from ..errors import IntegrityError, NotFound
 from ..models import Segment
 from ..runtime import Runtime
 from ..vault import format as fmt
-from ..vault.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,8 @@ async def read_plaintext(svc: Runtime, uid: str) -> tuple[Segment, bytes]:
     data_key = await svc.cpu(lambda: svc.keyring.unwrap(key.kek_id, key.wrapped,
                                                          key_id=key.key_id))
     try:
-        plain = await svc.cpu(_open, svc.storage, uid, data_key, key.key_id)
+        blob = await svc.io(svc.storage.get, uid)  # StoreUnavailable (503) is not corruption
+        plain = await svc.cpu(_open, blob, data_key, key.key_id)
     except (IntegrityError, FileNotFoundError) as err:
         await svc.catalog.run(seg_sql.mark_corrupt, uid)
         log.error("segment %s failed to open and is marked corrupt: %s", uid, err)
@@ -38,5 +38,5 @@ async def read_plaintext(svc: Runtime, uid: str) -> tuple[Segment, bytes]:
     return seg, plain
 
 
-def _open(storage: Storage, uid: str, data_key: bytes, key_id: bytes) -> bytes:
-    return fmt.open_sealed(storage.get(uid), data_key, expected_key_id=key_id)
+def _open(blob: bytes, data_key: bytes, key_id: bytes) -> bytes:
+    return fmt.open_sealed(blob, data_key, expected_key_id=key_id)

@@ -24,6 +24,7 @@ from ..catalog import segments as seg_sql
 from ..clock import US
 from ..holds.rules import STATES
 from ..runtime import Runtime
+from .ingest import free_bytes
 from .purge import due_plan
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def refresh_stats(svc: Runtime, reanchor_audit: bool = False) -> None:
     counts = await svc.catalog.read(holds_sql.hold_counts)
     for state in STATES:
         m.holds.labels(state).set(counts.get(state, 0))
-    m.storage_free.set(svc.storage.free_bytes())
+    m.storage_free.set(free_bytes(svc))
     await verify_audit(svc, reanchor=reanchor_audit)
 
 

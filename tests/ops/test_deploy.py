@@ -59,6 +59,12 @@ FALLBACK_METRICS = {
     "footage_purge_paused": "gauge",
     "footage_camera_clock_skew_seconds": "gauge",
     "footage_wal_erased_keys_pending": "gauge",
+    "footage_storage_up": "gauge",
+    "footage_storage_errors_total": "counter",
+    "footage_storage_deletes_pending": "gauge",
+    "footage_storage_delete_pending_seconds": "gauge",
+    "footage_storage_legal_holds_pending": "gauge",
+    "footage_storage_scrub_problems": "gauge",
 }
 #: Series Prometheus itself makes; dashboards may use them besides the contract's.
 PROMETHEUS_BUILTINS = {"up"}

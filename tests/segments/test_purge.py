@@ -7,6 +7,8 @@ import time
 
 from conftest import auth, camera, write_policy
 from gateway.catalog import segments as seg_sql
+from gateway.catalog import store as store_sql
+from gateway.segments.store_loop import retry_deletes
 from gateway.clock import US, iso
 from gateway.media import synth
 from gateway.segments.purge import purge_once
@@ -140,9 +142,10 @@ async def test_segments_falling_due_during_a_pass_are_not_left_for_later(gateway
     assert min(r.lag_us for r in receipts) >= 0
 
 
-async def test_a_failed_unlink_is_finished_by_the_next_pass(gateway_client, fake_clock):
-    """The key is erased first; if the unlink then fails (I/O error), the next pass
-    finishes the purge instead of leaving it until a restart."""
+async def test_a_failed_unlink_is_owed_and_retried_with_backoff(gateway_client, fake_clock):
+    """The key is erased first; if the unlink then fails (I/O error, an unreachable
+    store), the footage is destroyed all the same: the receipt is written, the
+    deletion is owed and the store loop retries it with backoff until it succeeds."""
     client, app = await gateway_client(clock=fake_clock)
     data = synth.make_segment(1.0, 15, 320, 180)
     r = await client.post("/api/v1/cameras/lobby/segments", data=data,
@@ -151,19 +154,27 @@ async def test_a_failed_unlink_is_finished_by_the_next_pass(gateway_client, fake
     svc = app[RUNTIME]
     fake_clock.advance(6)
     real_delete = svc.storage.delete
+    calls = []
 
     def broken(u):
+        calls.append(u)
         raise OSError(5, "Input/output error")
     svc.storage.delete = broken
-    try:
-        await purge_once(svc)
-    except OSError:
-        pass
-    seg = await app[CATALOG].run(seg_sql.get_segment, uid)
-    assert seg.state == "shredded"                               # destroyed: the key is gone
-    assert await app[CATALOG].run(seg_sql.get_data_key, seg.id) is None
-    svc.storage.delete = real_delete
     out = await purge_once(svc)
-    assert [s.uid for s in out.destroyed] == [uid]
-    assert not svc.storage.path(uid).exists()
+    assert [s.uid for s in out.destroyed] == [uid]               # not held up by the store
+    assert await app[CATALOG].run(seg_sql.get_segment, uid) is None
     assert await app[CATALOG].run(seg_sql.get_receipt, uid) is not None
+    assert svc.storage.path(uid).exists()                         # ciphertext only, key gone
+    [owed] = await app[CATALOG].run(store_sql.due_deletes, fake_clock.now_us())
+    assert owed.uid == uid and "Input/output error" in owed.last_error
+    # The store loop's retry fails again: the next try is pushed back, not hammered.
+    assert await retry_deletes(svc) == 0
+    assert await app[CATALOG].run(store_sql.due_deletes, fake_clock.now_us()) == []
+    assert svc.metrics.registry.get_sample_value("footage_storage_errors_total",
+                                                 {"op": "delete"}) == 1
+    svc.storage.delete = real_delete
+    fake_clock.advance(10)                                        # past the 2 s (+-20 %) backoff
+    assert await retry_deletes(svc) == 1
+    assert not svc.storage.path(uid).exists()
+    assert await app[CATALOG].run(store_sql.owed_deletes) == (0, None)
+    assert len(calls) == 2
