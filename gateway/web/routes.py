@@ -140,11 +140,18 @@ API_ROUTES: tuple[Route, ...] = (
           Op("Key mode, locked or unlocked, until when",
              (200, "The status", json_content(ref("KeyStatus"))))),
     Route("GET", "/api/v1/audit/verify", holds_api.audit_verify, "audit.read",
-          Op("Verify the audit log's hash chain", (200, "The result", json_content(obj(
-              {"ok": {"type": "boolean"}, "entries": {"type": "integer"}},
-              {"head": {"type": ["string", "null"]},
-               "first_bad_seq": {"type": ["integer", "null"]},
-               "problem": {"type": ["string", "null"]}}))))),
+          Op("Verify the audit log's hash chain (and MACs): the whole chain, or with "
+             "from=checkpoint only the entries after the newest MACed checkpoint",
+             (200, "The result", json_content(obj(
+                 {"ok": {"type": "boolean"}, "entries": {"type": "integer"}},
+                 {"head": {"type": ["string", "null"]},
+                  "first_bad_seq": {"type": ["integer", "null"]},
+                  "problem": {"type": ["string", "null"]},
+                  "checkpoint_seq": {"type": ["integer", "null"]},
+                  "read_from_seq": {"type": "integer"}}))), (400,),
+             params=(param("from", "query", {"type": "string", "enum": ["start", "checkpoint"]},
+                           False, "start (default): every entry; checkpoint: after the "
+                           "newest checkpoint (O(new entries))"),))),
 )
 
 HTML = {"text/html": {}}

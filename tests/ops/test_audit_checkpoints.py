@@ -243,3 +243,31 @@ async def test_a_checkpoint_needs_the_key_and_a_rekey_retires_it(aiohttp_client,
     svc.settings.audit_key_path.rename(tmp_path / "elsewhere")
     r = cli("audit", "verify", "--since-checkpoint", "--config", str(cfg))
     assert r.exit_code == 1 and "needs the audit key" in r.output
+
+
+async def test_the_api_walks_from_the_start_or_from_the_checkpoint(
+        aiohttp_client, tmp_path, small_checkpoints, rows_read):
+    """GET /api/v1/audit/verify: the whole chain by default (what finds an edit before the
+    checkpoint), ?from=checkpoint reads only what follows it; either on a connection of
+    its own, so a minutes-long walk at a year of entries holds up no other reader."""
+    from gateway.users import service as users
+    from gateway.models import SYSTEM
+
+    cfg = config(tmp_path)
+    client, svc = await start(aiohttp_client, cfg)
+    await add(svc, 2 * EVERY)
+    await refresh_stats(svc, reanchor_audit=True)
+    await users.add_user(svc.catalog, svc.clock, "aud", "auditor", None, SYSTEM)
+    h = {"Authorization": f"Bearer {await users.issue_token(svc.catalog, svc.clock, 'aud', SYSTEM)}"}
+    total = svc.catalog.catalog.conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
+    rows_read["rows"] = 0
+    fast = await (await client.get("/api/v1/audit/verify?from=checkpoint", headers=h)).json()
+    assert fast["ok"] and fast["entries"] == total and fast["checkpoint_seq"] is not None
+    assert rows_read["rows"] < EVERY and fast["read_from_seq"] > 1
+    conn = connect(cfg)
+    conn.execute("UPDATE audit SET reason = 'nothing to see' WHERE seq = 3")
+    conn.close()
+    whole = await (await client.get("/api/v1/audit/verify", headers=h)).json()
+    assert not whole["ok"] and whole["first_bad_seq"] == 3 and whole["read_from_seq"] == 1
+    bad = await client.get("/api/v1/audit/verify?from=yesterday", headers=h)
+    assert bad.status == 400 and (await bad.json())["error"]["code"] == "bad_from"
