@@ -130,3 +130,16 @@ def append_checkpoint(db: Catalog, now_us: int, seq: int, hash_: str, full: bool
         raise ConfigError("a checkpoint needs the audit key: nothing was written")
     return append(db, now_us, SYSTEM.name, SYSTEM.role, CHECKPOINT, "audit",
                   "chain verified", checkpoint_detail(seq, hash_, full))
+
+
+def check_chain_alone(path, key: bytes | None, *, since_checkpoint: bool) -> ChainCheck:
+    """``check_chain`` on a read-only connection of its own (blocking: run it in a thread).
+    A whole walk takes minutes at a year of entries; the shared reader (metrics, pages)
+    must not wait for it."""
+    from .core import ReadOnlyCatalog
+
+    db = ReadOnlyCatalog(path)
+    try:
+        return check_chain(db, key, since_checkpoint=since_checkpoint)
+    finally:
+        db.close()

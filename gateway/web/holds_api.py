@@ -12,7 +12,6 @@ from aiohttp import web
 
 from ..catalog import audit_log
 from ..catalog import exports as exp_sql
-from ..catalog.core import ReadOnlyCatalog
 from ..clock import iso, parse_iso
 from ..errors import BadRequest
 from ..holds import exports as ex
@@ -210,13 +209,8 @@ async def audit_verify(request: web.Request) -> web.Response:
     svc = request.app[RUNTIME]
     key = svc.catalog.catalog.audit_key
 
-    def walk():
-        db = ReadOnlyCatalog(svc.catalog.catalog.path)
-        try:
-            return audit_log.check_chain(db, key, since_checkpoint=since == "checkpoint")
-        finally:
-            db.close()
-    check = await asyncio.to_thread(walk)
+    check = await asyncio.to_thread(audit_log.check_chain_alone, svc.catalog.catalog.path, key,
+                                    since_checkpoint=since == "checkpoint")
     r = check.result
     return web.json_response({"ok": r.ok, "entries": check.verified_upto, "head": r.head,
                               "first_bad_seq": r.first_bad_seq, "problem": r.problem,
