@@ -263,6 +263,12 @@ async def purge_round(args, backend: str, server: S3Server, bucket: str, r: int,
             "seed_s": round(seed_s, 1)}
 
 
+def _by_tenth(lags: list[float]) -> list[float]:
+    """Lags in the order their keys were erased: the largest of each tenth."""
+    n = len(lags)
+    return [round(max(lags[i * n // 10:(i + 1) * n // 10] or [0.0]), 1) for i in range(10)]
+
+
 async def purge_runs(args, server: S3Server, bucket: str, put_s: float) -> dict:
     schedule = camera_schedule(args.cameras, args.segment_seconds, args.seed)
     t0 = SystemClock().now_us() + US
@@ -281,7 +287,9 @@ async def purge_runs(args, server: S3Server, bucket: str, put_s: float) -> dict:
                    "objects_left": sum(x["objects_left"] for x in mine),
                    "deletes_owed": sum(x["deletes_owed"] for x in mine),
                    "rounds_p99_ms": [summarize(b, x["lags_ms"])["p99_ms"] if x["lags_ms"]
-                                     else None for x in mine]}
+                                     else None for x in mine],
+                   # When in the window the lag came: the worst of each tenth, in order.
+                   "rounds_max_ms_by_tenth": [_by_tenth(x["lags_ms"]) for x in mine]}
     for p in ("p50", "p99", "max"):
         if out["local"]["n"] and out["s3"]["n"]:
             out[f"ratio_{p}_s3_over_local"] = (out["s3"][f"{p}_ms"]
