@@ -130,8 +130,60 @@ class Tally:
     purges_pending: int = 0
 
 
+class Forked:
+    """A process forked by ``bench/zygote.py``: the parts of ``subprocess.Popen`` used here."""
+
+    def __init__(self, zygote: "Zygote", pid: int) -> None:
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.call(op="poll", pid=self.pid)["rc"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self.zygote.call(op="wait", pid=self.pid, timeout=timeout)["rc"]
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:  # not reaped yet, so the pid is still this process's
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Zygote:
+    """``bench/zygote.py``: gateway and CLI processes forked from one that imported them."""
+
+    def __init__(self, env: dict) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "zygote.py")],
+                                     cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def call(self, **req) -> dict:
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the fork server exited")
+        return json.loads(line)
+
+    def spawn(self, kind: str, argv: list[str], log: Path | None) -> Forked:
+        return Forked(self, self.call(op="spawn", kind=kind, argv=argv,
+                                      log=None if log is None else str(log))["pid"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 class Bench:
-    def __init__(self, root: Path, rng: random.Random, min_free_bytes: int = 0) -> None:
+    def __init__(self, root: Path, rng: random.Random, min_free_bytes: int = 0,
+                 fork_server: bool = False) -> None:
         self.root, self.rng = root, rng
         (root / "policies").mkdir(parents=True)
         (root / "policies" / "faults5s.toml").write_text(POLICY_5S)
@@ -147,6 +199,11 @@ class Bench:
         self.markers = [b"ftyp", b"mdat"] + [self._middle(c) for c in self.clips]
         self.tokens: dict[str, str] = {}
         self.tally = Tally()
+        self.zygote = Zygote(self.env()) if fork_server else None
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
 
     @staticmethod
     def _middle(clip: bytes) -> bytes:
@@ -163,10 +220,15 @@ class Bench:
 
     async def start(self, loops: bool = True) -> float:
         t0 = time.monotonic()
-        log = (self.root / "server.log").open("ab")
         extra = [] if loops else ["--no-loops"]
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.config), *extra], cwd=ROOT,
-                                     env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+        if self.zygote is not None:
+            self.proc = self.zygote.spawn("server", [str(self.config), *extra],
+                                          self.root / "server.log")
+        else:
+            log = (self.root / "server.log").open("ab")
+            self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.config), *extra],
+                                         cwd=ROOT, env=self.env(), stdout=log,
+                                         stderr=subprocess.STDOUT)
         async with aiohttp.ClientSession() as s:
             while time.monotonic() - t0 < START_TIMEOUT_S:
                 if self.proc.poll() is not None:
@@ -270,10 +332,12 @@ class Bench:
         while True:
             await asyncio.sleep(self.rng.uniform(0.2, 1.5))
             self.rotations = [p for p in self.rotations if p.poll() is None]
-            self.rotations.append(subprocess.Popen(
-                [sys.executable, "-c", "from gateway.cli import main; main()", "keys", "rotate",
-                 "--config", str(self.config)], cwd=ROOT, env=self.env(),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            argv = ["keys", "rotate", "--config", str(self.config)]
+            self.rotations.append(
+                self.zygote.spawn("cli", argv, None) if self.zygote is not None else
+                subprocess.Popen([sys.executable, "-c", "from gateway.cli import main; main()",
+                                  *argv], cwd=ROOT, env=self.env(), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL))
             self.tally.rotations_started += 1
 
     async def trial(self, n: int) -> None:
@@ -434,10 +498,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "faults.json"))
     ap.add_argument("--disk-full", action=argparse.BooleanOptionalAction, default=os.geteuid() == 0,
                     help="also fill a small tmpfs under the gateway (needs root to mount)")
+    ap.add_argument("--fork-server", action=argparse.BooleanOptionalAction, default=True,
+                    help="fork the gateway and CLI processes from one that imported them "
+                         "(bench/zygote.py): the same trial, without ~1.4 s of imports a start")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
-        bench = Bench(Path(tmp), rng)
+        bench = Bench(Path(tmp), rng, fork_server=args.fork_server)
         asyncio.run(bench.start())
         bench.stop()
         bench.make_users()
@@ -453,8 +520,16 @@ def main() -> None:
                     report(bench, reference, t0, args.out, quiet=True)
         except KeyboardInterrupt:  # a partial run still reports what it proved
             bench.kill()
+        finally:
+            bench.close()
         full = asyncio.run(disk_full(Path(tmp) / "full")) if args.disk_full else None
         report(bench, reference, t0, args.out, full=full)
+
+
+def _commit() -> str | None:
+    out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() or None
 
 
 def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = False,
@@ -476,6 +551,9 @@ def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = 
         "clean_restart_p50_s": round(reference, 3),
         "restart_ratio": round(p50 / reference, 2) if reference else None,
         "wall_s": round(time.monotonic() - t0, 1),
+        "s_per_trial": round((time.monotonic() - t0) / t.trials, 2) if t.trials else None,
+        "fork_server": bench.zygote is not None,
+        "commit": _commit(),
         "problems": t.problems[:50],
         "disk_full": full,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},

@@ -101,7 +101,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning("%d export build(s) were interrupted and are marked failed", failed)
         await audit_config_changes(svc)
         await reconcile_deadlines(svc)
-        await refresh_stats(svc, full_audit=True)
+        await refresh_stats(svc, reanchor_audit=True)
         yield
 
 

@@ -16,6 +16,15 @@ entry carries a MAC, every later one must. A restore without the old key
 key: its valid MAC vouches for every entry before it, whose MACs were made
 with the lost key and are not checked.
 
+Checkpoints (docs/holds.md, "Checkpoints"): once the gateway has verified the
+chain up to entry ``v``, it may append an ``audit.checkpoint`` entry whose
+detail names ``v`` and its hash. The checkpoint is an ordinary keyed entry, so
+its MAC (under the audit key, never in the catalog) is what makes it
+trustworthy: a row inserted by someone who can write the catalog but lacks the
+key fails ``read_checkpoint``. The start-up and hourly checks resume from the
+newest checkpoint and read only the entries after ``v``; ``audit verify``
+still walks from the first entry, which is what finds an edit made before it.
+
 Pure: the catalog stores rows, this module computes and checks hashes.
 """
 
@@ -32,6 +41,8 @@ GENESIS = "0" * 64
 MAC_LABEL = b"footage-gateway audit mac v1\n"
 #: The action of the entry a restore appends under a new audit key.
 REKEYED = "audit.rekeyed"
+#: The action of a checkpoint entry: "the chain verified up to entry verified_seq".
+CHECKPOINT = "audit.checkpoint"
 
 
 @dataclass(frozen=True)
@@ -126,3 +137,32 @@ def verify(entries: Iterable[Entry], *, after: tuple[int, str] = (0, GENESIS),
         return bad(1, "no entry carries a MAC from the audit key: the chain was rewritten "
                       "without it (the key exists, so the chain was keyed when it was made)")
     return VerifyResult(True, n, prev, keyed=keyed, macs_checked=checked)
+
+
+def checkpoint_detail(verified_seq: int, verified_hash: str, full: bool) -> dict:
+    """The detail of a checkpoint entry (``full``: the walk began at the first entry)."""
+    return {"verified_seq": verified_seq, "verified_hash": verified_hash, "full_walk": full}
+
+
+def read_checkpoint(e: Entry, key: bytes) -> tuple[int, str] | str:
+    """``(seq, hash)`` a checkpoint entry vouches for, or why it must not be trusted.
+
+    Its own hash must fit its content and its MAC must verify under ``key``:
+    whoever wrote it held the audit key, so it was the gateway after a walk
+    that passed. A checkpoint that fails is tampering, not a reason to skip.
+    """
+    name = f"entry {e.seq} ({CHECKPOINT})"
+    if entry_hash(e.prev_hash, e.seq, e.at_us, e.actor, e.role, e.action, e.object, e.reason,
+                  e.detail) != e.hash:
+        return f"{name} was edited (hash mismatch)"
+    if e.mac is None or not hmac.compare_digest(e.mac, entry_mac(key, e.seq, e.hash)):
+        return (f"{name} fails its MAC: a checkpoint forged, or written without the audit "
+                "key, is never trusted")
+    try:
+        d = json.loads(e.detail)
+        seq, h = d["verified_seq"], d["verified_hash"]
+    except (ValueError, KeyError, TypeError):
+        return f"{name} has no verified_seq/verified_hash"
+    if not isinstance(seq, int) or not 0 < seq < e.seq or not isinstance(h, str) or len(h) != 64:
+        return f"{name} names an impossible entry ({seq!r})"
+    return seq, h

@@ -284,8 +284,8 @@ class Settings(StrictModel):
     def memory_bound_bytes(self) -> int:
         """The most memory uploads can hold at once (docs/operations.md, "Memory").
 
-        Bodies in flight are counted 4.5 times (the body, the masked or
-        remuxed MP4, the sealed chunks and their join, FFmpeg's buffers); each of the media pool's decoders holds
+        Bodies in flight are counted 3 times (the body, the sealed segment,
+        FFmpeg's buffers); each of the media pool's decoders holds
         up to ``FRAMES_HELD`` frames of the largest size allowed (the decoder's
         threads and references, the hand-over queue, x264's lookahead).
         """

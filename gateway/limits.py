@@ -8,10 +8,11 @@ from .strict import StrictModel
 
 #: The memory bound's terms (Settings.memory_bound_bytes), measured by bench/memory.py.
 BASE_RSS_BYTES = 256 * 1024 * 1024   # the idle server: Python, FFmpeg, OpenCV, numpy
-# Each body byte in flight costs up to 4.5 bytes while it is processed: the body, the
-# masked or remuxed MP4, the sealed chunks and their join, FFmpeg's buffers
-# (bench/memory.py: a 64 MB upload peaks 277 MiB above idle).
-BODY_COPIES_X2 = 9
+# Each body byte in flight costs up to 3 bytes while it is processed: the body (read
+# once into a buffer of its declared size), the sealed segment (the MP4 is sealed chunk
+# by chunk as it is written: vault.sealbuf) and FFmpeg's buffers (bench/memory.py: a
+# 64 MB upload peaks 170 MiB, 2.8x, above idle, the probe's decoder included).
+BODY_COPIES_X2 = 6
 MEDIA_DECODERS = 2                   # the media pool's workers (gateway.runtime)
 # Frames one decode + re-encode holds at most (measured: 59 at 4096x4096, 51 at 1080p).
 FRAMES_HELD = 72

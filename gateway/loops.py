@@ -39,8 +39,9 @@ PAUSED_LOOK_S = 5.0
 CHECKPOINT_RETRY_S = 1.0
 STATS_INTERVAL_S = 10.0
 KEYS_CHECK_INTERVAL_S = 300.0
-#: The whole audit chain is verified once an hour; new entries on every stats pass.
-AUDIT_FULL_EVERY = int(3600 / STATS_INTERVAL_S)
+#: New audit entries are verified on every stats pass; once an hour the check re-anchors
+#: on the newest MACed checkpoint in the catalog (gateway.segments.stats).
+AUDIT_REANCHOR_EVERY = int(3600 / STATS_INTERVAL_S)
 
 
 async def purge_loop(svc: Runtime, wake: asyncio.Event) -> None:
@@ -142,18 +143,57 @@ async def stats_loop(svc: Runtime) -> None:
 
     async def refresh() -> None:
         nonlocal ticks
-        ticks += 1  # the whole audit chain once an hour, new entries every pass
-        await refresh_stats(svc, full_audit=ticks % AUDIT_FULL_EVERY == 0)
+        ticks += 1
+        await refresh_stats(svc, reanchor_audit=ticks % AUDIT_REANCHOR_EVERY == 0)
         # Timed-out web sessions leave the catalog (each is refused on use anyway).
         await expire_sessions(svc.catalog, svc.clock, svc.settings.sessions)
     await periodic(svc, STATS_INTERVAL_S, refresh)
 
 
 async def keys_loop(svc: Runtime) -> None:
-    async def rotate_and_retire() -> None:
-        await rotate_if_due(svc)
-        await retire_keks(svc)
-    await periodic(svc, KEYS_CHECK_INTERVAL_S, rotate_and_retire)
+    """Rotate the KEK when its epoch is over and destroy KEKs nothing needs, every
+    ``KEYS_CHECK_INTERVAL_S``; while the wall clock is not trusted, wait like the purge.
+
+    Both decisions read the wall clock: a jump ahead would start an epoch early (and
+    stamp the new KEK with the false time, stalling rotation once the clock is put
+    right) and destroy a superseded KEK inside its grace.
+    """
+    delay, waiting = KEYS_CHECK_INTERVAL_S, False
+    while True:
+        await svc.clock.wait(None, delay)
+        try:
+            now = trusted_wall(svc)
+            if now is None:
+                if not waiting:
+                    log.warning("key rotation and retirement wait: the wall clock is not "
+                                "trusted (docs/storage.md, \"Clock jumps\")")
+                delay, waiting = PAUSED_LOOK_S, True
+                continue
+            delay, waiting = KEYS_CHECK_INTERVAL_S, False
+            await rotate_if_due(svc, now)
+            await retire_keks(svc, now_us=now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("key epoch pass failed")
+
+
+def trusted_wall(svc: Runtime) -> int | None:
+    """The wall time (us) if the purge loop's clock guard trusts it and the clocks still
+    agree now, else None. Read-only: the purge loop alone records (and audits) a pause;
+    a jump seen here first wakes it to do so."""
+    state = svc.clock_guard
+    if state is None or state.paused:
+        return None
+    tol = svc.settings.clock
+    wall = svc.clock.now_us()
+    after = look(state, wall, svc.clock.monotonic_us(),
+                 tolerance_us=int(tol.jump_tolerance_s * US), settle_us=int(tol.settle_s * US))
+    if after.paused:
+        if svc.wake_purger is not None:
+            svc.wake_purger.set()
+        return None
+    return wall
 
 
 async def notify_loop(notifier: Notifier) -> None:

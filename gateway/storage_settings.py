@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from .strict import StrictModel
 
 #: A prefix is path-like, ends with "/", and names no time, camera or person (docs/scale.md).
-PREFIX_RE = re.compile(r"^([A-Za-z0-9._-]+/)*$")
+PREFIX_RE = re.compile(r"^((?!\.\.?/)[A-Za-z0-9._-]+/)*$")  # no "." or ".." segment
 #: S3 bucket names (the DNS-compatible rules AWS and Ceph share).
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 S3_ONLY = ("endpoint", "bucket", "access_key", "secret_key_file", "ca_file")
@@ -56,7 +56,7 @@ class StorageSettings(StrictModel):
     def _prefix(cls, v: str) -> str:
         if not PREFIX_RE.match(v):
             raise ValueError("must be empty or path segments of letters, digits, '.', '_' or "
-                             "'-', each ending in '/' (e.g. 'branch-a/')")
+                             "'-' (not '.' or '..'), each ending in '/' (e.g. 'branch-a/')")
         return v
 
     @field_validator("bucket")

@@ -79,6 +79,18 @@ class S3Server:
     other_access_key: str
     other_secret_key: str
     other_uid: str = "other"
+    directory: Path | None = None
+
+    def add_user(self, uid: str) -> tuple[str, str]:
+        """Another S3 user on this cluster (as a branch gateway would be): its keys."""
+        import secrets
+        access = secrets.token_hex(10).upper()
+        secret = secrets.token_urlsafe(30)
+        subprocess.run(["radosgw-admin", "-c", str(self.directory / "ceph.conf"), "user",
+                        "create", "--uid", uid, "--display-name", uid, "--access-key", access,
+                        "--secret-key", secret], check=True, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+        return access, secret
 
     def client(self) -> Any:
         """A client with the owner's credentials."""
@@ -147,6 +159,7 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint=facts["endpoint"], region=facts["region"],
                        access_key=facts["access_key"], secret_key=facts["secret_key"],
                        other_access_key=facts["other_access_key"],
-                       other_secret_key=facts["other_secret_key"], other_uid=facts["other_uid"])
+                       other_secret_key=facts["other_secret_key"], other_uid=facts["other_uid"],
+                       directory=directory)
     finally:
         stop(directory)

@@ -17,6 +17,7 @@ exports' records, users and the audit chain come back as they were.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -78,6 +79,21 @@ def backup(catalog_path: Path, dest: Path) -> dict[str, int]:
         tmp.unlink(missing_ok=True)
         raise
     return counts
+
+
+def describe(dest: Path) -> dict:
+    """What identifies a backup file: its SHA-256, and the audit head its chain ends at."""
+    h = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    conn = sqlite3.connect(f"file:{dest}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    seq, head = row if row else (0, None)
+    return {"sha256": h.hexdigest(), "audit_head_seq": seq, "audit_head_hash": head}
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:

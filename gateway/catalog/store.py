@@ -106,3 +106,21 @@ def lock_behind_deadline(db: Catalog, limit: int = 200) -> list[tuple[str, int]]
     return [(r[0], r[1]) for r in db.conn.execute(
         "SELECT uid, deadline_us FROM segments WHERE state = 'stored' "
         "AND lock_until_us IS NOT NULL AND lock_until_us < deadline_us LIMIT ?", (limit,))]
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What the compliance page and the report say about the store's side."""
+
+    deletes_owed: int
+    oldest_owed_us: int | None
+    legal_holds: int       # kept segments the store has under legal hold
+    locked: int            # kept segments with a store retention date
+
+
+def summary(db: Catalog) -> StoreSummary:
+    n, oldest = owed_deletes(db)
+    held, locked = db.conn.execute(
+        "SELECT COALESCE(SUM(store_hold = 1), 0), COUNT(lock_until_us) FROM segments "
+        "WHERE state = 'stored'").fetchone()
+    return StoreSummary(n, oldest, held, locked)

@@ -36,6 +36,7 @@ def _register() -> None:
     from .notify import notify_group
     from .policy import policy_group
     from .push import push_command
+    from .receipts import receipts_group
     from .redact import redact_command
     from .report import report_command
     from .users import users_group
@@ -44,7 +45,7 @@ def _register() -> None:
     for cmd in (serve_command, demo_command, check_command, purge_command, keys_group,
                 redact_command, policy_group, report_command, users_group, holds_group,
                 audit_group, export_group, notify_group, clock_group, push_command,
-                backup_command, restore_command):
+                backup_command, restore_command, receipts_group):
         main.add_command(cmd)
 
 

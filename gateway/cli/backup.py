@@ -23,7 +23,7 @@ from ..errors import GatewayError
 from ..models import SYSTEM
 from ..vault.auditkey import KEY_SIZE, read_key
 from .audit import _parse_anchor
-from .common import CliError, config_option, settings_from
+from .common import CliError, cli_actor, config_option, settings_from, writable_catalog
 
 
 @click.command("backup")
@@ -31,16 +31,38 @@ from .common import CliError, config_option, settings_from
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="The backup file to create (0600; it must not exist).")
 def backup_command(config_path: str, out: str) -> None:
-    """Copy the catalog consistently (the gateway may run), without any data key."""
+    """Copy the catalog consistently (the gateway may run), without any data key (audited)."""
     settings = settings_from(config_path)
     if not settings.catalog_path.exists():
         raise CliError(f"no catalog at {settings.catalog_path}")
+    actor = cli_actor()
+    # Opened first: without the audit key (not the gateway's user) no copy is made at all.
+    live = writable_catalog(settings)
+    dest = Path(out).absolute()
     try:
-        counts = bk.backup(settings.catalog_path, Path(out))
-    except GatewayError as err:
-        raise CliError(err.message) from None
-    except OSError as err:
-        raise CliError(f"cannot write {out}: {err.strerror}") from None
+        if live.audit_key is None and audit_log.last_mac(live) is not None:
+            raise CliError(f"the audit key {settings.audit_key_path} is missing, and a backup "
+                           "is audited: run this as the gateway's user, beside its key ring; "
+                           "no backup was made")
+        try:
+            counts = bk.backup(settings.catalog_path, dest)
+        except GatewayError as err:
+            raise CliError(err.message) from None
+        except OSError as err:
+            raise CliError(f"cannot write {out}: {err.strerror}") from None
+        try:
+            # Who copied the catalog, to where, and which copy (its hash and audit head):
+            # a copy of the holds, users and audit trail leaving the host is itself an event.
+            audit_log.append(live, SystemClock().now_us(), actor.name, actor.role,
+                             "catalog.backup", "catalog", "",
+                             {"path": str(dest), **bk.describe(dest), "rows": counts})
+        except BaseException as err:
+            dest.unlink(missing_ok=True)  # an unaudited copy is not left behind
+            if isinstance(err, GatewayError):
+                raise CliError(f"{err.message}; no backup was kept") from None
+            raise
+    finally:
+        live.close()
     click.echo(f"wrote {out}: {counts['holds']} holds, {counts['purge_receipts']} receipts, "
                f"{counts['audit']} audit entries, {counts['segments']} segment rows and "
                f"{counts['data_keys']} data keys (footage is not recoverable from a backup)")

@@ -18,9 +18,13 @@ from ..vault.keyring import KeyRing, plan_retire, rewrap, rotation_due
 KEK_RETIRE_GRACE_US = 600 * US
 
 
-async def rotate_keys(svc: Runtime, actor: Actor = SYSTEM) -> dict:
-    """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs."""
-    now = svc.clock.now_us()
+async def rotate_keys(svc: Runtime, actor: Actor = SYSTEM, now_us: int | None = None) -> dict:
+    """Start a new key epoch: new KEK, re-wrap every kept data key, destroy unused KEKs.
+
+    ``now_us``: the wall time to act at (the key loop passes a reading the clock
+    guard trusts); default: the clock's.
+    """
+    now = svc.clock.now_us() if now_us is None else now_us
     new_id = await svc.cpu(svc.keyring.rotate, now)  # file lock + fsync: off the loop
     # Sealed mode re-wraps only what an unlocked session can open (nothing while locked).
     old = [k for k in svc.keyring.openable_ids() if k != new_id]
@@ -31,7 +35,7 @@ async def rotate_keys(svc: Runtime, actor: Actor = SYSTEM) -> dict:
             updates = await svc.cpu(_rewrap_batch, svc.keyring, rows[i:i + 1000])
             await svc.catalog.run(seg_sql.replace_wrapped, updates)
             rewrapped += len(updates)
-    retired = await retire_keks(svc)
+    retired = await retire_keks(svc, now_us=now)
     await svc.catalog.run(audit_log.append, now, actor.name, actor.role, "keys.rotate",
                            f"kek:{new_id}",
                            "key epoch", {"rewrapped": rewrapped, "retired": retired})
@@ -43,21 +47,22 @@ def _rewrap_batch(keyring: KeyRing, rows: list) -> list[tuple[int, str, bytes]]:
             for r in rows]
 
 
-async def retire_keks(svc: Runtime, grace_us: int = KEK_RETIRE_GRACE_US) -> list[str]:
+async def retire_keks(svc: Runtime, grace_us: int = KEK_RETIRE_GRACE_US,
+                      now_us: int | None = None) -> list[str]:
     in_use = await svc.catalog.run(seg_sql.kek_ids_in_use)
-    doomed = plan_retire(svc.keyring.entries(), svc.keyring.current_id, in_use,
-                         svc.clock.now_us(), grace_us)
+    now = svc.clock.now_us() if now_us is None else now_us
+    doomed = plan_retire(svc.keyring.entries(), svc.keyring.current_id, in_use, now, grace_us)
     if doomed:
         await svc.cpu(svc.keyring.retire, doomed)
         await svc.catalog.run(lambda db: db.checkpoint())
     return doomed
 
 
-async def rotate_if_due(svc: Runtime) -> dict | None:
+async def rotate_if_due(svc: Runtime, now_us: int | None = None) -> dict | None:
     epoch_us = epoch_length_us(svc)
-    now = svc.clock.now_us()
+    now = svc.clock.now_us() if now_us is None else now_us
     if rotation_due(svc.keyring.created_us(svc.keyring.current_id), now, epoch_us):
-        return await rotate_keys(svc)
+        return await rotate_keys(svc, now_us=now)
     return None
 
 

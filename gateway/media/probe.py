@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 import av
 
@@ -67,7 +67,7 @@ class VideoInfo:
 
 def sniff_container(data: bytes) -> str | None:
     """Name the container from its magic bytes, or None when it is not one we take."""
-    if len(data) >= 8 and data[4:8] in _MP4_FIRST_BOXES:
+    if len(data) >= 8 and bytes(data[4:8]) in _MP4_FIRST_BOXES:
         return "mp4"
     if data[:4] == _EBML_MAGIC:
         return "matroska"
@@ -133,13 +133,45 @@ def open_input(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, av.conta
         raise UnsupportedMedia("not a video container (expected MP4 or MPEG-TS)")
     check_whole(kind, data)
     with corrupt_on_error(f"cannot read the {kind} container"):
-        container = av.open(io.BytesIO(data), mode="r", format=DEMUXERS[kind],
+        container = av.open(_reader(data), mode="r", format=DEMUXERS[kind],
                             options={**_OPEN_OPTIONS, "max_pixels": str(min(max_pixels,
                                                                             MAX_PIXELS))})
     if not container.streams.video:
         container.close()
         raise BadRequest(f"the {kind} container has no video stream", code=CORRUPT)
     return kind, container
+
+
+def _reader(data: bytes | bytearray) -> io.BytesIO | "_ViewReader":
+    """A file over ``data`` that does not copy it (``BytesIO`` copies a bytearray)."""
+    return io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data)
+
+
+class _ViewReader:
+    """Read-only, seekable file over a buffer; each read copies only what it returns."""
+
+    def __init__(self, data) -> None:
+        self._view, self._pos = memoryview(data).cast("B"), 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(self._pos + n, len(self._view))
+        out = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return out
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
 
 
 def prepare_decoder(stream: av.video.stream.VideoStream) -> None:
@@ -303,8 +335,13 @@ def remux(data: bytes, keep_audio: bool) -> bytes:
     return remux_with_stats(data, keep_audio)[0]
 
 
-def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
-    """``remux``, also returning the frame count, duration and size it saw."""
+def remux_with_stats(data: bytes, keep_audio: bool,
+                     out: BinaryIO | None = None) -> tuple[bytes, RemuxStats]:
+    """``remux``, also returning the frame count, duration and size it saw.
+
+    With ``out`` (a seekable writer) the MP4 goes there as it is made and the
+    bytes returned are empty.
+    """
     kind, container = open_input(data)
     with container:
         vin = container.streams.video[0]
@@ -313,13 +350,13 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
         ain = container.streams.audio[0] if keep_audio and container.streams.audio else None
         pts: list[int] = []
         last_duration = 0
-        buf = io.BytesIO()
-        with corrupt_on_error("cannot remux the segment"), av.open(buf, "w", format="mp4") as out:
+        buf = io.BytesIO() if out is None else out
+        with corrupt_on_error("cannot remux the segment"), av.open(buf, "w", format="mp4") as mux:
             if container.metadata.get("creation_time"):
-                out.metadata["creation_time"] = container.metadata["creation_time"]
-            streams = {vin.index: out.add_stream_from_template(vin)}
+                mux.metadata["creation_time"] = container.metadata["creation_time"]
+            streams = {vin.index: mux.add_stream_from_template(vin)}
             if ain is not None:
-                streams[ain.index] = out.add_stream_from_template(ain)
+                streams[ain.index] = mux.add_stream_from_template(ain)
             for packet in container.demux(*(s for s in (vin, ain) if s is not None)):
                 if packet.dts is None and packet.pts is None:
                     continue  # the demuxer's end-of-stream marker
@@ -327,10 +364,10 @@ def remux_with_stats(data: bytes, keep_audio: bool) -> tuple[bytes, RemuxStats]:
                     pts.append(packet.pts if packet.pts is not None else packet.dts)
                     last_duration = packet.duration or 0
                 packet.stream = streams[packet.stream.index]
-                out.mux(packet)
+                mux.mux(packet)
             if not pts:
                 raise BadRequest("the video stream has no packets", code=CORRUPT)
         ctx = vin.codec_context
         stats = RemuxStats(len(pts), span_us(pts, last_duration, vin), ctx.width, ctx.height,
                            creation_time_us(container.metadata.get("creation_time")))
-    return buf.getvalue(), stats
+    return (buf.getvalue() if out is None else b""), stats

@@ -29,7 +29,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator, Sequence, TypeVar
+from typing import BinaryIO, Iterator, Sequence, TypeVar
 
 import av
 import cv2
@@ -58,7 +58,7 @@ KEYFRAME_OPTIONS = {"forced-idr": "1", "x264-params": "keyint=infinite:scenecut=
 class RedactResult:
     """The masked segment (a plain MP4) and what ingest records about it."""
 
-    data: bytes
+    data: bytes  # empty when the MP4 went to the caller's ``out``
     frames: int
     duration_us: int
     width: int
@@ -75,31 +75,40 @@ def redact(
     crf: int = 23,
     preset: str = "veryfast",
     threads: int = ENCODER_THREADS,
+    out: BinaryIO | None = None,
 ) -> RedactResult:
-    """Mask ``data`` (MP4/MPEG-TS bytes) and return an H.264 MP4; no masks -> remux."""
+    """Mask ``data`` (MP4/MPEG-TS bytes) and return an H.264 MP4; no masks -> remux.
+
+    With ``out`` (a seekable writer such as ``vault.sealbuf.SealedBuffer``) the
+    MP4 is written there as it is made and ``RedactResult.data`` is empty:
+    the output is then never whole in memory here.
+    """
     masks = tuple(masks)
     if not masks:
-        remuxed = _try_remux(data, keep_audio)
+        remuxed = _try_remux(data, keep_audio, out)
         if remuxed is not None:
             return remuxed
-    return _transcode(data, masks, keep_audio=keep_audio, crf=crf, preset=preset, threads=threads)
+    return _transcode(data, masks, keep_audio=keep_audio, crf=crf, preset=preset, threads=threads,
+                      out=out)
 
 
-def _try_remux(data: bytes, keep_audio: bool) -> RedactResult | None:
+def _try_remux(data: bytes, keep_audio: bool, out: BinaryIO | None) -> RedactResult | None:
     """The fast path; None when the codec cannot go into MP4 as it is."""
     try:
-        out, stats = probe_mod.remux_with_stats(data, keep_audio)
+        mp4, stats = probe_mod.remux_with_stats(data, keep_audio, out)
     except probe_mod.NotRemuxable:
         return None
-    return RedactResult(out, stats.frames, stats.duration_us, stats.width, stats.height, False,
+    return RedactResult(mp4, stats.frames, stats.duration_us, stats.width, stats.height, False,
                         stats.creation_time_us)
 
 
 class _Encoder:
     """The output MP4: a libx264 stream fed with masked frames, and copied audio."""
 
-    def __init__(self, vin, ain, metadata, *, crf: int, preset: str, threads: int) -> None:
-        self.buf = io.BytesIO()
+    def __init__(self, vin, ain, metadata, *, crf: int, preset: str, threads: int,
+                 sink: BinaryIO | None = None) -> None:
+        self.sink = sink
+        self.buf = io.BytesIO() if sink is None else sink
         self.out = av.open(self.buf, "w", format="mp4")
         if metadata.get("creation_time"):
             self.out.metadata["creation_time"] = metadata["creation_time"]
@@ -129,7 +138,7 @@ class _Encoder:
     def finish(self) -> bytes:
         self.encode(None)
         self.out.close()
-        return self.buf.getvalue()
+        return self.buf.getvalue() if self.sink is None else b""
 
     def close(self) -> None:
         """Release the muxer (idempotent; after an error the output is discarded)."""
@@ -145,13 +154,14 @@ def _even(n: int) -> int:
 
 
 def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: int, preset: str,
-               threads: int) -> RedactResult:
+               threads: int, out: BinaryIO | None = None) -> RedactResult:
     kind, container = open_input(data)
     with container:
         vin = container.streams.video[0]
         prepare_decoder(vin)
         ain = container.streams.audio[0] if keep_audio and container.streams.audio else None
-        enc = _Encoder(vin, ain, container.metadata, crf=crf, preset=preset, threads=threads)
+        enc = _Encoder(vin, ain, container.metadata, crf=crf, preset=preset, threads=threads,
+                       sink=out)
         state = _FrameState()
         try:
             with corrupt_on_error("the video does not decode"):
@@ -162,7 +172,7 @@ def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: i
                         enc.copy_audio(item)
                     else:
                         enc.encode(item)
-                out = enc.finish()
+                mp4 = enc.finish()
         finally:
             enc.close()
         if state.frames == 0:
@@ -174,7 +184,7 @@ def _transcode(data: bytes, masks: tuple[Mask, ...], *, keep_audio: bool, crf: i
                              code=CORRUPT)
         duration = probe_mod.span_us(state.pts, state.last_duration, vin)
         created = probe_mod.creation_time_us(container.metadata.get("creation_time"))
-    return RedactResult(out, state.frames, duration, enc.width, enc.height, True, created)
+    return RedactResult(mp4, state.frames, duration, enc.width, enc.height, True, created)
 
 
 def _decode_and_mask(container, vin, ain, masks: tuple[Mask, ...], enc: "_Encoder",

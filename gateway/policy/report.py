@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from .. import __version__ as VERSION
 from .. import humanize
-from ..audit import verify
 from ..catalog import Catalog
-from ..catalog.audit_log import entries
+from ..catalog.audit_log import check_chain
 from ..catalog.exports import created_between
 from ..catalog.holds import list_holds
-from ..catalog.segments import camera_stats, receipts
+from ..catalog.purge_summary import LagSummary, lag_summary
+from ..catalog.segments import camera_stats
 from ..clock import US, iso
 from ..config import Settings
 from ..models import Hold, PurgeReceipt
@@ -132,27 +132,21 @@ def _cameras(settings: Settings, policies: dict[str, Policy], stored: dict) -> l
     return out
 
 
-def _purge(settings: Settings, recs: list[PurgeReceipt], holds: list[Hold], iso=iso) -> dict:
+def _purge(summary: LagSummary, holds: list[Hold], iso=iso) -> dict:
     # Lag is measured from when a segment became destroyable: its deadline, or the
     # end of a hold that kept it (receipts before migration 0004: the deadline).
-    lags = sorted(r.lag_us / US for r in recs)
-    hist = lag_histogram(lags)
-    early = [r for r in recs if r.destroyed_at_us < r.deadline_us]
-    late = [r for r in recs if r.lag_us > LATE_AFTER_S * US
-            and (r.released_us is not None or not _held(holds, r))]
-    per_cam: dict[str, list[float]] = {}
-    for r in recs:
-        per_cam.setdefault(r.camera, []).append(r.lag_us / US)
+    # Counted inside SQLite (gateway.catalog.purge_summary): ~10 M receipts a year.
+    s = summary
+    late = [r for r in s.late if r.released_us is not None or not _held(holds, r)]
+    sec = lambda us: None if us is None else us / US  # noqa: E731
     return {
-        "total": len(recs),
-        "held": sum(1 for r in recs if r.released_us is not None and r.released_us > r.deadline_us),
-        "p50": approx(percentile(lags, 50)), "p95": approx(percentile(lags, 95)),
-        "max": approx(lags[-1] if lags else None),
-        "hist": hist, "bars": svg_bars(hist),
-        "early": [_receipt_row(r, iso) for r in early],
+        "total": s.total, "held": s.held,
+        "p50": approx(sec(s.p50_us)), "p95": approx(sec(s.p95_us)), "max": approx(sec(s.max_us)),
+        "hist": s.hist, "bars": svg_bars(s.hist),
+        "early": [_receipt_row(r, iso) for r in s.early],
         "late": [_receipt_row(r, iso) for r in late],
-        "per_camera": [{"camera": c, "count": len(v), "p95": approx(percentile(sorted(v), 95)),
-                        "max": approx(max(v))} for c, v in sorted(per_cam.items())],
+        "per_camera": [{"camera": c.camera, "count": c.count, "p95": approx(sec(c.p95_us)),
+                        "max": approx(sec(c.max_us))} for c in s.per_camera],
     }
 
 
@@ -211,7 +205,9 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
     holds = list_holds(catalog)
     exports = created_between(catalog, since_us, until_us)  # free text is never shown
     overdue = due_plan(catalog, now_us).destroy  # the purger's own rule, holds included
-    chain = verify(entries(catalog), key=getattr(catalog, "audit_key", None))
+    # From the newest MACed checkpoint, as the running gateway checks (a whole walk takes
+    # minutes at millions of entries; `audit verify` does it).
+    chain = check_chain(catalog, getattr(catalog, "audit_key", None), since_checkpoint=True)
     used = {p.id: p for p in policies.values()}
     zone = settings.library.timezone
 
@@ -229,7 +225,8 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
         "unconfigured": [{"camera": s.camera, "segments": s.segments} for s in stored.values()
                          if s.camera not in configured],
         "policies": [used[k] for k in sorted(used)],
-        "purge": _purge(settings, receipts(catalog, since_us, until_us), holds, iso),
+        "purge": _purge(lag_summary(catalog, since_us, until_us, LAG_BUCKETS,
+                                    LATE_AFTER_S * US), holds, iso),
         "late_after": human_duration(LATE_AFTER_S),
         "overdue": [{"camera": s.camera, "deadline": iso(s.deadline_us),
                      "overdue": _seconds(now_us - s.deadline_us)} for s in overdue],
@@ -237,7 +234,8 @@ def report_context(catalog: Catalog, settings: Settings, policies: dict[str, Pol
         "holds": _holds(holds, since_us, until_us, exports, iso),
         "hold_states": _count(h.state for h in holds),
         "exports": _exports(exports, policies, iso),
-        "chain": chain,
+        "chain": chain.result, "chain_total": chain.verified_upto,
+        "chain_from": chain.from_seq, "chain_checkpoint": chain.checkpoint_seq,
     }
 
 

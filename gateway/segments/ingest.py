@@ -38,15 +38,17 @@ from ..models import Segment
 from ..runtime import Runtime
 from ..timeguard import receipt_time
 from ..vault import format as fmt
+from ..vault.sealbuf import Sealed, SealedBuffer
 from . import rules
+from .purge import uninterrupted
 
 log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MaskedSegment:
-    """A finished, masked MP4 ready to seal, with what is known of it."""
+    """A finished, masked MP4 ready to seal (or sealed already), with what is known of it."""
 
-    data: bytes
+    data: bytes  # empty when ``sealed`` holds it
     start_us: int
     duration_us: int
     frames: int
@@ -58,6 +60,8 @@ class MaskedSegment:
     #: Where ``start_us`` came from (docs/rtsp.md, "Time"): rtcp | arrival (RTSP),
     #: header | container | arrival (push).
     time_source: str | None = None
+    #: The MP4 sealed as it was made (uploads: it never existed whole in plaintext).
+    sealed: Sealed | None = None
 
 
 async def ingest(svc: Runtime, camera: CameraSettings, data: bytes,
@@ -130,7 +134,7 @@ async def _ingest(svc: Runtime, camera: CameraSettings, data: bytes, start_hint_
                    "(media.max_pixel_frames_in_flight); retry in a few seconds")
     t0 = time.perf_counter()
     try:
-        result = await svc.cpu(_process, data, masks, camera.audio)
+        result, sealed = await svc.cpu(_process, data, masks, camera.audio)
     finally:
         if budget is not None:
             budget.give(work)
@@ -141,9 +145,9 @@ async def _ingest(svc: Runtime, camera: CameraSettings, data: bytes, start_hint_
     start = claim if claim is not None else svc.clock.now_us() - result.duration_us
     time_source = ("header" if start_hint_us is not None
                    else "container" if claim is not None else "arrival")
-    masked = MaskedSegment(result.data, start, result.duration_us, result.frames, result.width,
+    masked = MaskedSegment(b"", start, result.duration_us, result.frames, result.width,
                            result.height, bool(masks), claimed=claim is not None,
-                           time_source=time_source)
+                           time_source=time_source, sealed=sealed)
     seg = await commit_segment(svc, camera, masked, source_sha256=source_sha256)
     svc.metrics.ingested_bytes.labels(camera.id).inc(len(data))
     return seg
@@ -191,15 +195,17 @@ async def commit_segment(svc: Runtime, camera: CameraSettings, masked: MaskedSeg
     due = rules.deadline(end, svc.retention_s(camera))
 
     uid = secrets.token_hex(16)
-    data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
-    blob, digest = await svc.cpu(_seal, masked.data, data_key, key_id)
+    data_key, key_id, blob, digest = await svc.cpu(_sealed, masked)
     # Sealed mode's HPKE wrap is ~0.1 ms of X25519: off the event loop like all crypto.
     kek_id, wrapped = await svc.cpu(lambda: svc.keyring.wrap(data_key, key_id=key_id))
     # The intent first: a crash from here on leaves a write recovery can find.
     await svc.catalog.run(store_sql.begin_write, uid, now)
     lock_until = due if svc.storage.locks else None
     try:
-        await svc.io(lambda: svc.storage.put(uid, blob, retain_until_us=lock_until))
+        # To its end even if the request is cancelled: discarding a put still running
+        # in its thread could leave its object behind with no intent to find it.
+        await uninterrupted(svc.io(lambda: svc.storage.put(uid, blob,
+                                                           retain_until_us=lock_until)))
     except BaseException as err:
         await _abandon(svc, uid)
         if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -235,13 +241,17 @@ async def _abandon(svc: Runtime, uid: str) -> None:
     await svc.catalog.run(store_sql.end_write, uid)
 
 
-def _process(data: bytes, masks: tuple[Mask, ...], keep_audio: bool) -> RedactResult:
+def _process(data: bytes, masks: tuple[Mask, ...],
+             keep_audio: bool) -> tuple[RedactResult, Sealed]:
     """Mask (decoding every frame, which also rejects corrupt video), or for a camera
     without masks: probe (a full decode, since remuxing alone would copy corrupt
-    packets) then remux."""
+    packets) then remux. The MP4 is sealed chunk by chunk as the muxer writes it
+    (``vault.sealbuf``): it is never whole in memory as plaintext."""
     if not masks:
         probe(data)
-    return redact(data, masks, keep_audio=keep_audio)
+    sink = SealedBuffer(fmt.new_data_key(), fmt.new_key_id())
+    result = redact(data, masks, keep_audio=keep_audio, out=sink)
+    return result, sink.finish()
 
 
 def _source_digest(hint: bytes, data: bytes) -> str:
@@ -251,6 +261,16 @@ def _source_digest(hint: bytes, data: bytes) -> str:
     return h.hexdigest()
 
 
-def _seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
-    blob = fmt.seal(plain, data_key, key_id)
-    return blob, hashlib.sha256(blob).hexdigest()
+def _sealed(masked: MaskedSegment) -> tuple[bytes, bytes, bytearray, str]:
+    """(data key, key id, sealed blob, its SHA-256): as sealed at ingest, or sealed now.
+
+    One copy of the ciphertext, grown in place (no list of chunks and their join).
+    """
+    if masked.sealed is not None:
+        s = masked.sealed
+        return s.data_key, s.key_id, s.blob, s.sha256
+    data_key, key_id = fmt.new_data_key(), fmt.new_key_id()
+    blob = bytearray()
+    for piece in fmt.iter_seal([masked.data], data_key, key_id):
+        blob += piece
+    return data_key, key_id, blob, hashlib.sha256(blob).hexdigest()

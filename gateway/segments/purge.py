@@ -26,7 +26,7 @@ from ..crashpoints import crash_point
 from ..models import Segment
 from ..runtime import Runtime
 from . import rules
-from .receipts import finish_purge
+from .receipts import QUEUED, REASON, finish_purge
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,29 @@ async def _destroy(svc: Runtime, segs: list[Segment], out: PurgeOutcome) -> None
     """Steps 1-4 for a page of due segments: from key erasure to receipt, never half."""
     shredded = await svc.catalog.run(_shred_batch, segs, svc.clock.now_us())
     crash_point("purge.key_erased")
+    if svc.storage.defer_deletes:
+        await _receipts_deletes_queued(svc, shredded, out)
+        return
     for seg in shredded:
         await _unlink_and_receipt(svc, seg, out)
+
+
+def _finish_queued(db, segs: list[Segment]) -> list:
+    with db.tx():  # one transaction for the page: receipts, audit entries, queued deletions
+        return [finish_purge(db, seg, REASON, QUEUED) for seg in segs]
+
+
+async def _receipts_deletes_queued(svc: Runtime, segs: list[Segment], out: PurgeOutcome) -> None:
+    """Steps 3-4 where a delete is a network round trip or three (S3: list the versions,
+    delete each, list again; ~100 ms on Ceph RGW): the footage is destroyed already (its
+    key is erased), so the receipts are written now and the deletions queued for the
+    store loop, which runs them concurrently. One by one here, a backlog of deletes
+    would hold up every deadline behind it (found by bench/storage.py)."""
+    receipts = await svc.catalog.run(_finish_queued, segs)
+    crash_point("purge.receipt")
+    for seg, receipt in zip(segs, receipts):
+        _count(svc, seg, receipt, out, "object deletion queued")
+    svc.wake_store.set()
 
 
 async def uninterrupted(aw):
@@ -142,14 +163,19 @@ async def _unlink_and_receipt(svc: Runtime, seg: Segment, out: PurgeOutcome) -> 
         log.warning("segment %s: key erased, but the store did not delete its ciphertext "
                     "(%s); retrying in the background", seg.uid, owed)
     crash_point("purge.unlinked")
-    receipt = await svc.catalog.run(finish_purge, seg, "retention deadline passed", owed)
+    receipt = await svc.catalog.run(finish_purge, seg, REASON, owed)
+    crash_point("purge.receipt")
     if owed is not None:
         svc.wake_store.set()
-    crash_point("purge.receipt")
+    _count(svc, seg, receipt, out, "file unlinked" if owed is None else "deletion owed")
+
+
+def _count(svc: Runtime, seg: Segment, receipt, out: PurgeOutcome,
+           ciphertext: str = "file unlinked") -> None:
     svc.metrics.purged.labels(seg.camera).inc()
     svc.metrics.purge_lag.observe(max(0, receipt.lag_us) / US)
     out.destroyed.append(seg)
     held = receipt.released_us is not None and receipt.released_us > seg.deadline_us
     log.info("destroyed segment %s (camera %s): key erased %.3f s after %s, "
-             "file unlinked, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
-             "the hold that kept it ended" if held else "its deadline")
+             "%s, receipt written", seg.uid, seg.camera, receipt.lag_us / US,
+             "the hold that kept it ended" if held else "its deadline", ciphertext)

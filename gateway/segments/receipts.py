@@ -13,6 +13,11 @@ from ..models import SYSTEM, PurgeReceipt, Segment
 from . import rules
 
 
+REASON = "retention deadline passed"
+#: ``finish_purge(owed=QUEUED)``: the deletion is not a failure, just left to the store loop.
+QUEUED = ""
+
+
 def finish_purge(db: Catalog, seg: Segment, reason: str,
                  owed: str | None = None) -> PurgeReceipt:
     """Receipt + audit entry, in one transaction; the row goes.
@@ -29,7 +34,8 @@ def finish_purge(db: Catalog, seg: Segment, reason: str,
                   "destroyed_at_us": receipt.destroyed_at_us, "sha256": seg.sha256}
         if owed is not None:
             store_sql.owe_delete(db, seg.uid, receipt.destroyed_at_us, owed)
-            detail["ciphertext"] = "deletion owed by the store"
+            detail["ciphertext"] = ("deletion queued" if owed == QUEUED
+                                    else "deletion owed by the store")
         audit_log.append(db, receipt.destroyed_at_us, SYSTEM.name, SYSTEM.role, "purge",
                          f"segment:{seg.uid}", reason, detail)
     return receipt

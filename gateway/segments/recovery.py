@@ -10,7 +10,7 @@ footage on a disk or in a bucket took seconds to minutes.
 before serving; it runs in the background after start (and in ``check``, offline).
 It finds what no crash of ours can leave: files from older releases, objects
 written or deleted through the store by someone else, footage lost to the disk.
-The decision (``scrub_plan``) is pure; ``gateway.segments.store_loop`` applies it.
+``scrub_plan`` only reads; ``gateway.segments.store_loop`` applies the plan.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from ..catalog import Catalog
 from ..catalog import segments as seg_sql
 from ..catalog import store as store_sql
 from ..vault.storage import Storage
-from .receipts import finish_purge
+from .receipts import REASON, finish_purge
 
 log = logging.getLogger(__name__)
-
-REASON = "retention deadline passed"
 
 
 def recover(db: Catalog, storage: Storage) -> dict[str, int]:
@@ -70,29 +69,66 @@ class ScrubPlan:
     missing: list[str]         # rows older than the listing whose ciphertext is gone
 
 
-def snapshot(db: Catalog) -> tuple[set[str], dict[str, tuple[str, int]]]:
-    """Read *after* the listing: the uids in flight (intents, owed deletions) and every row."""
-    in_flight = {uid for uid, _row in store_sql.open_writes(db)} | store_sql.owed_uids(db)
-    rows = {uid: (state, sid) for uid, state, sid in db.conn.execute(
-        "SELECT uid, state, id FROM segments")}
-    return in_flight, rows
+def merge_join(files: Iterable[str], rows: Iterable[tuple[str, str, int]], before_id: int
+               ) -> tuple[list[str], list[str]]:
+    """(files without a row, stored rows older than ``before_id`` without a file): both
+    inputs sorted by uid, walked once, so memory stays O(problems) at any scale."""
+    orphans: list[str] = []
+    missing: list[str] = []
+    it = iter(rows)
+    row = next(it, None)
+    for uid in files:
+        while row is not None and row[0] < uid:
+            if row[1] == "stored" and row[2] <= before_id:
+                missing.append(row[0])
+            row = next(it, None)
+        if row is not None and row[0] == uid:
+            row = next(it, None)
+        else:
+            orphans.append(uid)
+    while row is not None:
+        if row[1] == "stored" and row[2] <= before_id:
+            missing.append(row[0])
+        row = next(it, None)
+    return orphans, missing
 
 
-def max_row_id(db: Catalog) -> int:
-    return db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM segments").fetchone()[0]
+def scrub_plan(db: Catalog, storage: Storage) -> ScrubPlan:
+    """Every file/object against every row (blocking, on a read-only connection of its own;
+    ``gateway.segments.store_loop`` applies the plan).
 
-
-def scrub_plan(temps: list[Path], files: set[str], in_flight: set[str],
-               rows: dict[str, tuple[str, int]], before_id: int) -> ScrubPlan:
-    """Every file/object against every row (pure; ``gateway.segments.store_loop`` applies it).
-
-    A write in flight is never mistaken when the listing came first and
-    ``snapshot`` after: a file listed has, by then, its intent or its row (the
-    intent is committed before the put and ends in the row's transaction); a row
-    is judged missing only if it existed (``id <= before_id``) before the listing.
+    The listing and the rows are both walked in uid order, together. A write in
+    flight is never mistaken: candidates are confirmed *after* the walk, against
+    the intents, owed deletions and rows then (an intent is committed before its
+    put and ends in its row's transaction); a row is judged missing only if it
+    existed before the walk began (``id <= before``) and is still stored at its end.
     """
+    before = db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM segments").fetchone()[0]
+    temps = storage.temp_files()
+    orphans, missing = merge_join(storage.uids(), _rows_by_uid(db), before)
+    in_flight = {uid for uid, _row in store_sql.open_writes(db)} | store_sql.owed_uids(db)
+    still = {uid: state for uid, state in _states(db, orphans + missing)}
     return ScrubPlan(
         [t for t in temps if t.name.rpartition("-")[2] not in in_flight],
-        sorted(files - rows.keys() - in_flight),
-        sorted(uid for uid, (state, sid) in rows.items()
-               if state == "stored" and sid <= before_id and uid not in files))
+        [u for u in orphans if u not in in_flight and u not in still],
+        [u for u in missing if still.get(u) == "stored"])
+
+
+def _rows_by_uid(db: Catalog, page: int = 10_000) -> Iterator[tuple[str, str, int]]:
+    last = ""
+    while True:
+        rows = db.conn.execute("SELECT uid, state, id FROM segments WHERE uid > ? "
+                               "ORDER BY uid LIMIT ?", (last, page)).fetchall()
+        yield from (tuple(r) for r in rows)
+        if len(rows) < page:
+            return
+        last = rows[-1][0]
+
+
+def _states(db: Catalog, uids: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for i in range(0, len(uids), 500):
+        part = uids[i:i + 500]
+        out += [tuple(r) for r in db.conn.execute(
+            f"SELECT uid, state FROM segments WHERE uid IN ({','.join('?' * len(part))})", part)]
+    return out

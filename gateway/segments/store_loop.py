@@ -26,6 +26,7 @@ import random
 from ..catalog import holds as holds_sql
 from ..catalog import segments as seg_sql
 from ..catalog import store as store_sql
+from ..catalog.core import ReadOnlyCatalog
 from ..clock import US
 from ..runtime import Runtime
 from . import recovery
@@ -39,6 +40,9 @@ BACKOFF_CAP_S = 600
 STALE_WRITE_S = 900
 #: Legal-hold and retention calls per pass (the rest wait for the next pass).
 CALLS_PER_PASS = 500
+#: Deletions in flight at once (the store pool has 8 threads), and read per batch.
+DELETE_CONCURRENCY = 8
+DELETE_BATCH = 100
 
 
 async def store_loop(svc: Runtime) -> None:
@@ -103,22 +107,36 @@ def backoff_s(attempts: int) -> float:
 
 
 async def retry_deletes(svc: Runtime) -> int:
-    """Try every owed deletion that is due; returns how many the store confirmed."""
+    """Run every owed or queued deletion that is due, ``DELETE_CONCURRENCY`` at a time
+    (each is round trips on S3), batch after batch until none is due; returns how many
+    the store confirmed. A failure pushes that one's next try back (``backoff_s``)."""
     done = 0
-    now = svc.clock.now_us()
-    for owed in await svc.catalog.run(store_sql.due_deletes, now):
-        try:
-            await svc.io(svc.storage.delete, owed.uid)
-        except Exception as err:  # noqa: BLE001
-            svc.metrics.store_errors.labels("delete").inc()
-            nxt = now + int(backoff_s(owed.attempts) * US)
-            await svc.catalog.run(store_sql.delete_failed, owed.uid, nxt,
-                                  str(err) or type(err).__name__)
-            continue
-        await svc.catalog.run(store_sql.delete_done, owed.uid)
-        done += 1
-        log.info("owed deletion of %s done after %d attempt(s)", owed.uid, owed.attempts + 1)
-    return done
+    gate = asyncio.Semaphore(DELETE_CONCURRENCY)
+
+    async def one(owed: store_sql.OwedDelete) -> bool:
+        async with gate:
+            try:
+                await svc.io(svc.storage.delete, owed.uid)
+            except Exception as err:  # noqa: BLE001
+                svc.metrics.store_errors.labels("delete").inc()
+                nxt = svc.clock.now_us() + int(backoff_s(owed.attempts) * US)
+                await svc.catalog.run(store_sql.delete_failed, owed.uid, nxt,
+                                      str(err) or type(err).__name__)
+                return False
+            await svc.catalog.run(store_sql.delete_done, owed.uid)
+            if owed.attempts:
+                log.info("owed deletion of %s done after %d attempt(s)", owed.uid,
+                         owed.attempts + 1)
+            return True
+
+    while True:
+        batch = await svc.catalog.run(store_sql.due_deletes, svc.clock.now_us(), DELETE_BATCH)
+        if not batch:
+            return done
+        results = await asyncio.gather(*(one(o) for o in batch))
+        done += sum(results)
+        if len(batch) < DELETE_BATCH:
+            return done
 
 
 async def finish_stale_writes(svc: Runtime) -> None:
@@ -192,21 +210,26 @@ async def extend_retention(svc: Runtime) -> None:
 
 
 async def scrub(svc: Runtime) -> recovery.ScrubPlan:
-    """Every file/object against every row, off the writer: list first, then read."""
-    before = await svc.catalog.run(recovery.max_row_id)
-    temps, files = await svc.io(lambda: (svc.storage.temp_files(), set(svc.storage.uids())))
-    in_flight, rows = await svc.catalog.run(recovery.snapshot)
-    plan = recovery.scrub_plan(temps, files, in_flight, rows, before)
-    for tmp in plan.temps:
+    """Every file/object against every row: the walk runs in the store pool on a
+    read-only connection of its own, so neither the writer nor the loop waits."""
+    def plan() -> recovery.ScrubPlan:
+        db = ReadOnlyCatalog(svc.catalog.catalog.path)
+        try:
+            return recovery.scrub_plan(db, svc.storage)
+        finally:
+            db.close()
+    found = await svc.io(plan)
+    for tmp in found.temps:
         tmp.unlink(missing_ok=True)
-    for uid in plan.orphans:
+    for uid in found.orphans:
         await svc.io(svc.storage.delete, uid)
-    for uid in plan.missing:
+    for uid in found.missing:
         await svc.catalog.run(seg_sql.mark_corrupt, uid)
         log.error("segment %s is in the catalog but its ciphertext is missing from the store",
                   uid)
-    svc.metrics.scrub_problems.set(len(plan.missing))
-    if plan.temps or plan.orphans or plan.missing:
+    svc.metrics.scrub_problems.set(len(found.missing))
+    if found.temps or found.orphans or found.missing:
         log.warning("scrub: %d temp file(s) and %d unacknowledged file(s) removed, %d kept "
-                    "segment(s) missing", len(plan.temps), len(plan.orphans), len(plan.missing))
-    return plan
+                    "segment(s) missing", len(found.temps), len(found.orphans),
+                    len(found.missing))
+    return found

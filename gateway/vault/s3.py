@@ -93,6 +93,7 @@ class S3Storage:
 
     kind = "s3"
     locks = True
+    defer_deletes = True
 
     def __init__(self, settings: StorageSettings, client=None) -> None:
         assert settings.bucket is not None
@@ -240,7 +241,8 @@ class S3Storage:
         return uid if UID_RE.match(uid) else None
 
     def uids(self) -> Iterator[str]:
-        """Every segment with at least one version (hidden behind a marker or not)."""
+        """Every segment with at least one version (hidden behind a marker or not), in uid
+        order: S3 lists keys in UTF-8 binary order, and all of a key's versions together."""
         seen: set[str] = set()
         for page in self._pages():
             for v in page.get("Versions", []):
@@ -313,8 +315,10 @@ class S3Storage:
         return r["Mode"], r["RetainUntilDate"]
 
     def probe(self) -> None:
-        """One cheap call that proves the bucket answers (StoreUnavailable otherwise)."""
-        self._call("head_bucket")
+        """One cheap call that proves the bucket answers (StoreUnavailable otherwise):
+        a listing of one key under our prefix, which a prefix-scoped policy allows
+        (HeadBucket needs s3:ListBucket on the whole bucket)."""
+        self._call("list_objects_v2", Prefix=self.prefix + SEGMENTS, MaxKeys=1)
 
     def close(self) -> None:
         self.client.close()

@@ -32,6 +32,9 @@ class Storage(Protocol):
 
     kind: str     # "local" | "s3"
     locks: bool   # the store itself enforces retention and legal holds (S3 Object Lock)
+    #: A delete is round trips (S3): the purge queues it for the store loop, which runs
+    #: deletions concurrently, instead of waiting for each (docs/storage.md, "Purge").
+    defer_deletes: bool
 
     def put(self, uid: str, blob: bytes, *, retain_until_us: int | None = None) -> None: ...
     def get(self, uid: str) -> bytes: ...
@@ -47,7 +50,7 @@ class Storage(Protocol):
             return
         fsync_dir(tmp.parent)
 
-    def uids(self) -> Iterator[str]: ...
+    def uids(self) -> Iterator[str]: ...  # in uid order
     def size(self, uid: str) -> int: ...
     def sha256(self, uid: str) -> str: ...
     def free_bytes(self) -> int | None: ...  # None: the store has no limit we can see
@@ -64,6 +67,7 @@ class LocalStorage:
 
     kind = "local"
     locks = False
+    defer_deletes = False
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root) / "segments"
@@ -124,11 +128,11 @@ class LocalStorage:
         fsync_dir(tmp.parent)
 
     def uids(self) -> Iterator[str]:
-        for sub in self.root.iterdir():
-            if sub.is_dir():
-                for f in sub.iterdir():
-                    if f.name.endswith(SUFFIX) and UID_RE.match(f.name[: -len(SUFFIX)]):
-                        yield f.name[: -len(SUFFIX)]
+        """Every sealed segment's uid, in uid order (the scrub walks rows alongside)."""
+        for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            names = sorted(f.name[: -len(SUFFIX)] for f in sub.iterdir()
+                           if f.name.endswith(SUFFIX))
+            yield from (n for n in names if UID_RE.match(n))
 
     def strays(self) -> list[str]:
         """Anything under segments/ that is neither a sealed segment nor a temp file."""

@@ -78,11 +78,22 @@ def _check_token(request: web.Request, cam: CameraSettings) -> None:
         raise Unauthorized("wrong camera push token")
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
+async def _read_capped(request: web.Request, limit: int) -> bytes | bytearray:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise TooLarge(f"segment is {declared} bytes; the limit is {limit} "
                        "(storage.max_segment_bytes)")
+    if declared is not None:
+        # One buffer of the declared size, filled in place: the body is in memory once
+        # (the media code reads it through a memoryview, never copying it).
+        body, size = bytearray(declared), 0
+        async for chunk in request.content.iter_chunked(1 << 16):
+            body[size:size + len(chunk)] = chunk  # aiohttp stops at Content-Length
+            size += len(chunk)
+        if size < declared:  # aiohttp raises first; never store a body cut in transfer
+            raise BadRequest(f"the body ended after {size} of its {declared} bytes "
+                             "(Content-Length); nothing was stored")
+        return body
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(1 << 16):

@@ -165,3 +165,15 @@ def test_remux_unfragments_a_fragmented_mp4():
 def test_remux_keeps_creation_time():
     out = remux(segment(start_text="2024-05-01T10:00:00Z"), keep_audio=False)
     assert probe(out).creation_time_us == START_US
+
+
+@pytest.mark.parametrize("container", ["mp4", "mpegts"])
+def test_a_body_read_into_a_bytearray_is_taken_as_bytes_are(container):
+    # The push handler reads a body with a Content-Length into one bytearray, which
+    # the demuxer reads through a memoryview (io.BytesIO would copy it).
+    data = segment(container=container)
+    assert sniff_container(bytearray(data)) == container
+    assert probe(bytearray(data)) == probe(data)
+    assert remux(bytearray(data), False) == remux(data, False)
+    with pytest.raises(BadRequest):
+        probe(bytearray(data[: len(data) // 2]))

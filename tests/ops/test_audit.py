@@ -153,7 +153,7 @@ async def test_chain_gauge_drops_to_zero_when_tampered(env):
     conn = env.svc.catalog.catalog.conn
     conn.execute("DROP TRIGGER audit_no_update")
     conn.execute("UPDATE audit SET reason = 'nothing happened' WHERE seq = 1")
-    await refresh_stats(env.svc, full_audit=True)  # the periodic pass only checks new entries
+    await refresh_stats(env.svc, reanchor_audit=True)  # new-entry passes only read new ones
     assert "footage_audit_chain_verified 0.0" in env.svc.metrics.render().decode()
 
 

@@ -81,7 +81,7 @@ async def test_rewrite_with_recomputed_hashes_fails_verify_check_and_the_gauge(
     assert "entry 3 fails its MAC" in r.output
     c = cli("check", "--config", str(cfg))
     assert c.exit_code == 1 and "entry 3 fails its MAC" in c.output
-    await refresh_stats(svc, full_audit=True)
+    await refresh_stats(svc, reanchor_audit=True)
     assert "footage_audit_chain_verified 0.0" in svc.metrics.render().decode()
     await client.close()
 
@@ -136,3 +136,30 @@ async def test_a_cli_without_the_key_writes_nothing_to_a_keyed_chain(aiohttp_cli
     db = Catalog.open(tmp_path / "store" / "catalog.sqlite3")
     assert audit_log.head(db)[0] == 1
     db.close()
+
+
+async def test_verify_by_another_user_checks_the_hashes_and_says_the_macs_were_not(
+        aiohttp_client, tmp_path):
+    cfg = config(tmp_path)
+    client, svc = await start(aiohttp_client, cfg, entries=3)
+    await client.close()
+    key_file = svc.settings.audit_key_path
+    # Another user than the gateway's: root sees a key it does not own, anyone else
+    # cannot open it at all (0600 in a 0700 directory).
+    if os.geteuid() == 0:
+        os.chown(key_file, 4242, -1)
+    else:
+        os.chmod(key_file, 0)
+    r = cli("audit", "verify", "--config", str(cfg))
+    assert r.exit_code == 3, r.output  # neither "intact" (0) nor "broken" (1)
+    assert "hashes fit" in r.output and "MACs were NOT checked" in r.output
+    assert "gateway's user" in r.output and "Traceback" not in r.output
+
+    rewrite(cfg, 2, "nothing to see")  # recomputed hashes: only the MACs would catch it
+    assert cli("audit", "verify", "--config", str(cfg)).exit_code == 3  # never 0
+    tamper = sqlite3.connect(tmp_path / "store" / "catalog.sqlite3", isolation_level=None)
+    tamper.execute("UPDATE audit SET reason = 'edited' WHERE seq = 1")  # triggers dropped
+    tamper.close()
+    r = cli("audit", "verify", "--config", str(cfg))
+    assert r.exit_code == 1 and "entry 1 was edited" in r.output  # the hashes still catch this
+    assert "MACs NOT checked" in r.output

@@ -135,3 +135,40 @@ async def test_restore_refuses_to_replace_a_live_catalog(aiohttp_client, tmp_pat
                                     str(out))).exit_code == 0
     r = cli("restore", "--config", str(config(tmp_path)), "--from", str(out))
     assert r.exit_code == 1 and "exists" in r.output
+
+
+async def test_a_backup_is_audited_in_the_live_catalog_with_a_mac(aiohttp_client, tmp_path):
+    from gateway.audit import verify
+    from gateway.vault.auditkey import read_key
+
+    env = await make_env(aiohttp_client, tmp_path)
+    out = tmp_path / "backup.sqlite3"
+    r = await asyncio.to_thread(cli, "backup", "--config", str(config(tmp_path)), "--out",
+                                str(out))
+    assert r.exit_code == 0, r.output
+    entries = await env.svc.catalog.run(lambda db: list(audit_log.entries(db)))
+    last = entries[-1]
+    assert (last.action, last.object, last.role) == ("catalog.backup", "catalog", "operator")
+    assert last.actor.startswith("cli:")
+    import hashlib
+    import json
+    detail = json.loads(last.detail)
+    assert detail["path"] == str(out) and detail["rows"]["data_keys"] == 0
+    assert detail["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    # The copy ends at the entry before this one: the backup is not in itself.
+    assert detail["audit_head_seq"] == last.seq - 1
+    assert detail["audit_head_hash"] == entries[-2].hash
+    key = read_key(env.svc.settings.audit_key_path)
+    assert last.mac is not None and key.hex() not in last.detail
+    assert verify(entries, key=key).ok  # MACed like every entry
+
+
+async def test_no_backup_is_kept_when_it_cannot_be_audited(aiohttp_client, tmp_path):
+    env = await make_env(aiohttp_client, tmp_path)
+    key_path = env.svc.settings.audit_key_path
+    key_path.rename(key_path.with_name("elsewhere"))  # not the gateway's user: no key here
+    out = tmp_path / "backup.sqlite3"
+    r = await asyncio.to_thread(cli, "backup", "--config", str(config(tmp_path)), "--out",
+                                str(out))
+    assert r.exit_code == 1 and "no backup was made" in r.output, r.output
+    assert not out.exists()

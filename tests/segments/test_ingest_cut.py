@@ -86,3 +86,24 @@ async def test_the_container_must_be_what_the_content_type_says(gateway_client, 
     r = await post(client, fake_clock, clips()[kind], ctype)
     assert r.status == 415, await r.text()
     assert await nothing_stored(app)
+
+
+async def test_a_fragmented_mp4_cut_at_a_fragment_boundary_is_stored_as_what_it_holds(
+        gateway_client, fake_clock):
+    # Indistinguishable from a shorter recording (docs/reliability.md, "What is left"):
+    # a live fMP4 writer declares no total length (no mehd, no global sidx). What is
+    # stored claims no more than the fragments that arrived: 2 s of the 4 s clip, so the
+    # timeline shows the gap instead of covering it.
+    client, app = await gateway_client(clock=fake_clock)
+    whole = clips()["fmp4"]
+    boundaries, pos = [], 0
+    while pos < len(whole):
+        if whole[pos + 4:pos + 8] == b"moof":
+            boundaries.append(pos)
+        pos += int.from_bytes(whole[pos:pos + 4], "big")
+    assert len(boundaries) == 4  # one fragment a keyframe, one a second
+    r = await post(client, fake_clock, whole[:boundaries[2]], "video/mp4")
+    assert r.status == 201, await r.text()
+    seg = await r.json()
+    stored = await app[RUNTIME].catalog.run(seg_sql.get_segment, seg["id"])
+    assert (stored.end_us - stored.start_us, stored.frames) == (2 * US, 30)

@@ -182,7 +182,9 @@ async def test_auditor_reads_but_never_sees_footage(people):
     aud = p["aud"]
     seg = await aud.ingest("reading", clock.now_us() - 300 * US)
     assert (await aud.get("/audit")).status == 200
-    assert (await aud.get("/compliance")).status == 200
+    compliance = await aud.get("/compliance")
+    assert compliance.status == 200
+    assert "kept on this gateway's disk" in await compliance.text()
     video = await aud.client.get(f"/api/v1/segments/{seg.uid}/video?reason=curious")
     assert video.status == 403
     assert (await aud.get("/cameras/reading/play")).status == 403

@@ -9,6 +9,7 @@ from aiohttp import web
 from ... import humanize
 from ...audit import VerifyResult, verify as verify_chain
 from ...catalog import audit_log, browse, holds as holds_sql
+from ...catalog import store as store_sql
 from ...catalog.segments import camera_stats
 from ...clock import US
 from ...errors import BadRequest
@@ -158,7 +159,15 @@ async def compliance_page(request: web.Request) -> web.Response:
         per_cam[seg.camera] = per_cam.get(seg.camera, 0) + 1
     counts = await s.catalog.read(holds_sql.hold_counts)
     stats = {c.camera: c for c in await s.catalog.read(camera_stats)}
+    store = await s.catalog.read(store_sql.summary)
+    st = request.app[SETTINGS].storage
     return render(request, "compliance.html", {
+        "storage": {"backend": st.backend, "bucket": st.bucket, "prefix": st.prefix,
+                    "endpoint": st.endpoint or (f"AWS {st.region}" if st.backend == "s3" else None),
+                    "up": s.metrics.registry.get_sample_value("footage_storage_up") != 0,
+                    "summary": store,
+                    "oldest_owed": approx(None if store.oldest_owed_us is None
+                                          else (now - store.oldest_owed_us) / US)},
         "days": COMPLIANCE_DAYS, "total": len(recs), "bars": svg_bars(hist),
         "p50": approx(percentile(lags, 50)), "p95": approx(percentile(lags, 95)),
         "max": approx(lags[-1] if lags else None),
