@@ -48,41 +48,42 @@ def lag_summary(db: Catalog, since_us: int, until_us: int,
                 late_after_us: int) -> LagSummary:
     """Counts, a histogram over ``buckets`` (label, low s incl., high s excl.; contiguous, in
     order) and nearest-rank percentiles, as gateway.policy.report computes them from a list."""
-    counts = {r[0]: r[1] for r in db.conn.execute(
-        f"SELECT camera, COUNT(*) FROM purge_receipts WHERE {_RANGE} GROUP BY camera",
+    per_cam = {r[0]: (r[1], r[2]) for r in db.conn.execute(
+        f"SELECT camera, COUNT(*), MAX({LAG}) FROM purge_receipts WHERE {_RANGE} GROUP BY camera",
         (since_us, until_us))}
     held = db.conn.execute(
         f"SELECT COUNT(*) FROM purge_receipts WHERE {_RANGE} AND released_us IS NOT NULL "
         "AND released_us > deadline_us", (since_us, until_us)).fetchone()[0]
-    total = sum(counts.values())
-    want = {"p50": _nearest_rank(total, 50), "p95": _nearest_rank(total, 95)}
-    cam_rank = {c: _nearest_rank(n, 95) for c, n in counts.items()}
-    seen = dict.fromkeys(counts, 0)
+    total = sum(n for n, _max in per_cam.values())
+    r50, r95 = _nearest_rank(total, 50), _nearest_rank(total, 95)
+    cam_rank = {c: _nearest_rank(n, 95) for c, (n, _max) in per_cam.items()}
+    seen = dict.fromkeys(per_cam, 0)
     cam_p95: dict[str, int] = {}
-    cam_max: dict[str, int] = {}
-    got: dict[str, int] = {}
+    p50 = p95 = None
     # Upper bounds (us) of each bucket but the last; lags arrive in ascending order.
-    edges = [int(hi * 1_000_000) for _label, _lo, hi in buckets[:-1]]
+    edges = [int(hi * 1_000_000) for _label, _lo, hi in buckets[:-1]] + [None]
     hist = [0] * len(buckets)
-    b, i, lag = 0, 0, None
+    b, edge, i = 0, edges[0], 0
     for camera, lag in db.conn.execute(
             f"SELECT camera, {LAG} AS lag FROM purge_receipts WHERE {_RANGE} ORDER BY lag",
             (since_us, until_us)):
         i += 1
-        while b < len(edges) and lag >= edges[b]:
+        while edge is not None and lag >= edge:
             b += 1
+            edge = edges[b]
         hist[b] += 1
-        seen[camera] += 1
-        cam_max[camera] = lag
-        if seen[camera] == cam_rank[camera]:
+        n = seen[camera] = seen[camera] + 1
+        if n == cam_rank[camera]:
             cam_p95[camera] = lag
-        for name, rank in want.items():
-            if i == rank:
-                got[name] = lag
+        if i == r50:
+            p50 = lag
+        if i == r95:
+            p95 = lag
     return LagSummary(
         total=total, held=held, hist=[(label, n) for (label, _l, _h), n in zip(buckets, hist)],
-        p50_us=got.get("p50"), p95_us=got.get("p95"), max_us=lag,
-        per_camera=[CameraLags(c, counts[c], cam_max[c], cam_p95[c]) for c in sorted(counts)],
+        p50_us=p50, p95_us=p95, max_us=max((m for _n, m in per_cam.values()), default=None),
+        per_camera=[CameraLags(c, per_cam[c][0], per_cam[c][1], cam_p95[c])
+                    for c in sorted(per_cam)],
         early=_receipts(db, since_us, until_us, "destroyed_at_us < deadline_us", ()),
         late=_receipts(db, since_us, until_us, f"{LAG} > ?", (late_after_us,)))
 

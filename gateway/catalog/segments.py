@@ -212,19 +212,21 @@ class CameraStats:
 def camera_stats(db: Catalog, with_retention: bool = False) -> list[CameraStats]:
     """Per camera: kept segments, bytes, oldest start (and the spread of retentions).
 
-    Without ``with_retention`` the query reads only the covering index
-    ``segments_camera_stats`` (the 10 s metrics refresh); the report asks for more.
+    Both queries read only an index: ``segments_camera_stats`` (the 10 s metrics
+    refresh) and, for the report's retention spread over stored segments,
+    ``segments_retention`` (migration 0021): at 1 M kept segments a read of every
+    row took 2.8 s.
     """
-    extra = ", MIN(deadline_us - end_us), MAX(deadline_us - end_us)" if with_retention else ""
     rows = db.conn.execute(
-        f"SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us){extra} FROM segments "
+        "SELECT camera, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_us) FROM segments "
         "WHERE state != 'shredded' GROUP BY camera ORDER BY camera"
     ).fetchall()
     if not with_retention:
         return [CameraStats(r[0], r[1], r[2], r[3]) for r in rows]
-    return [CameraStats(r[0], r[1], r[2], r[3],
-                        None if r[4] is None else r[4] // US, None if r[5] is None else r[5] // US)
-            for r in rows]
+    spread = {r[0]: (r[1] // US, r[2] // US) for r in db.conn.execute(
+        "SELECT camera, MIN(deadline_us - end_us), MAX(deadline_us - end_us) FROM segments "
+        "WHERE state = 'stored' GROUP BY camera")}
+    return [CameraStats(r[0], r[1], r[2], r[3], *spread.get(r[0], (None, None))) for r in rows]
 
 
 def keys_wrapped_by(db: Catalog, kek_ids: list[str]) -> list[DataKeyRow]:

@@ -32,6 +32,13 @@ def open_writes(db: Catalog) -> list[tuple[str, bool]]:
         "LEFT JOIN segments s ON s.uid = w.uid ORDER BY w.started_us")]
 
 
+def stale_writes(db: Catalog, started_before_us: int) -> list[str]:
+    """Intents with no row that started before then: abandoned, not in flight."""
+    return [r[0] for r in db.conn.execute(
+        "SELECT w.uid FROM store_writes w LEFT JOIN segments s ON s.uid = w.uid "
+        "WHERE s.id IS NULL AND w.started_us < ?", (started_before_us,))]
+
+
 # ------------------------------------------------------------------ owed deletions
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Every query here runs on the catalog's read-only connection, so a refresh
 never holds up the writer (ingest and purge); only a new checkpoint is written.
 
-The running check never walks the whole chain (224 s at 10 M entries): every
-pass reads the entries after the last one it verified; at start and once an
-hour it re-anchors on the newest checkpoint in the catalog (gateway.audit,
+The running check never walks the whole chain (154-207 s at 10.5 M entries,
+docs/scale.md): every pass reads the entries after the last one it verified;
+at start and once an hour it re-anchors on the newest checkpoint in the catalog (gateway.audit,
 MACed under the audit key) and reads the entries after it, then records a new
 checkpoint when the verified head is ``CHECKPOINT_EVERY`` entries past the
 old one. ``audit verify`` and the audit page's "check the whole chain" walk

@@ -46,12 +46,15 @@ DELETE_BATCH = 100
 
 
 async def store_loop(svc: Runtime) -> None:
-    """Passes until cancelled; the first also scrubs the whole store once."""
+    """Passes until cancelled; the first also scrubs the whole store once. Deadlines
+    move only at start (gateway.segments.deadlines), so the retention check (a scan of
+    every kept row) runs until it finds nothing, then no more."""
     scrubbed = False
+    extend = True
     while True:
         svc.wake_store.clear()
         try:
-            delay = await store_pass(svc)
+            delay, extend = await store_pass(svc, extend=extend)
             if not scrubbed:
                 scrubbed = True
                 await scrub(svc)
@@ -63,23 +66,24 @@ async def store_loop(svc: Runtime) -> None:
         await svc.clock.wait(svc.wake_store, delay)
 
 
-async def store_pass(svc: Runtime) -> float:
-    """One pass; the seconds until the next."""
+async def store_pass(svc: Runtime, *, extend: bool = True) -> tuple[float, bool]:
+    """One pass: (seconds until the next, whether retention may still need extending)."""
     ok = await _probe(svc)
     if ok:
         await retry_deletes(svc)
         await finish_stale_writes(svc)
         if svc.storage.locks:
             await mirror_legal_holds(svc)
-            await extend_retention(svc)
+            if extend:
+                extend = await extend_retention(svc)
     n, oldest = await svc.catalog.run(store_sql.owed_deletes)
     now = svc.clock.now_us()
     svc.metrics.deletes_pending.set(n)
     svc.metrics.delete_oldest.set(0 if oldest is None else max(0, now - oldest) / US)
     nxt = await svc.catalog.run(store_sql.next_delete_try)
     if nxt is None:
-        return PASS_EVERY_S
-    return min(PASS_EVERY_S, max(0.5, (nxt - now) / US))
+        return PASS_EVERY_S, extend
+    return min(PASS_EVERY_S, max(0.5, (nxt - now) / US)), extend
 
 
 async def _probe(svc: Runtime) -> bool:
@@ -141,15 +145,8 @@ async def retry_deletes(svc: Runtime) -> int:
 
 async def finish_stale_writes(svc: Runtime) -> None:
     """Intents of abandoned uploads whose object could not be discarded at the time."""
-    now = svc.clock.now_us()
-    for uid, has_row in await svc.catalog.run(store_sql.open_writes):
-        if has_row:
-            await svc.catalog.run(store_sql.end_write, uid)
-            continue
-        started = await svc.catalog.run(lambda db: db.conn.execute(
-            "SELECT started_us FROM store_writes WHERE uid = ?", (uid,)).fetchone())
-        if started is None or now - started[0] < STALE_WRITE_S * US:
-            continue
+    cutoff = svc.clock.now_us() - STALE_WRITE_S * US
+    for uid in await svc.catalog.read(store_sql.stale_writes, cutoff):
         try:
             await svc.io(svc.storage.discard, uid)
         except Exception:  # noqa: BLE001
@@ -172,8 +169,8 @@ def wanted_legal_holds(db) -> set[str]:
 
 async def mirror_legal_holds(svc: Runtime) -> int:
     """Set the store's legal holds to what the holds say; returns how many still differ."""
-    want = await svc.catalog.run(wanted_legal_holds)
-    have = await svc.catalog.run(store_sql.store_held)
+    want = await svc.catalog.read(wanted_legal_holds)  # reads: never on the writer
+    have = await svc.catalog.read(store_sql.store_held)
     todo = [(uid, True) for uid in sorted(want - have)] + [(uid, False)
                                                            for uid in sorted(have - want)]
     failed = 0
@@ -198,15 +195,18 @@ async def mirror_legal_holds(svc: Runtime) -> int:
     return pending
 
 
-async def extend_retention(svc: Runtime) -> None:
-    """A deadline moved later (a policy change): the store's lock follows it."""
-    for uid, deadline in await svc.catalog.run(store_sql.lock_behind_deadline, CALLS_PER_PASS):
+async def extend_retention(svc: Runtime) -> bool:
+    """A deadline moved later (a policy change, applied at start): the store's lock
+    follows it. True while some may be left (a full batch, or a failure)."""
+    behind = await svc.catalog.read(store_sql.lock_behind_deadline, CALLS_PER_PASS)
+    for uid, deadline in behind:
         try:
             await svc.io(svc.storage.extend_retention, uid, deadline)
         except Exception:  # noqa: BLE001
             svc.metrics.store_errors.labels("retention").inc()
-            return
+            return True
         await svc.catalog.run(store_sql.set_lock_until, uid, deadline)
+    return len(behind) == CALLS_PER_PASS
 
 
 async def scrub(svc: Runtime) -> recovery.ScrubPlan:
