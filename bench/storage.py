@@ -217,9 +217,10 @@ def _timed(threads: int, items: list, fn) -> float:
 
 async def store_passes(svc) -> None:
     """``store_loop`` without its first pass's scrub (the seeded rows have no objects)."""
+    extend = True
     while True:
         svc.wake_store.clear()
-        delay = await store_pass(svc)
+        delay, extend = await store_pass(svc, extend=extend)
         await svc.clock.wait(svc.wake_store, delay)
 
 
