@@ -42,6 +42,7 @@ bench: $(TEST_STAMP) system-deps
 	$(BIN)/python bench/purge.py
 	$(BIN)/python bench/redact.py
 	$(BIN)/python bench/sealed.py
+	$(BIN)/python bench/storage.py
 
 clean:
 	rm -rf $(VENV) .demo

@@ -251,12 +251,14 @@ async def simulated_ingest(svc: Runtime, cameras: list[str], rate_per_s: float) 
 
 
 async def measure(svc: Runtime, window: list[tuple[str, int]], cameras: list[str],
-                  rate: float, background: bool) -> dict:
-    """Run the purge loop (plus its production neighbours) until every window segment is gone."""
+                  rate: float, background: bool, also=()) -> dict:
+    """Run the purge loop (plus its production neighbours) until every window segment is gone.
+    ``also``: more loops to run beside it, as ``fn(svc)`` coroutine functions."""
     rss_samples: list[int] = []
     rss_before = rss_bytes()
     tasks = [asyncio.create_task(purge_loop(svc, svc.wake_purger)),
              asyncio.create_task(sample_rss(rss_samples))]
+    tasks += [asyncio.create_task(fn(svc)) for fn in also]
     if background:
         tasks.append(asyncio.create_task(periodic(svc, STATS_INTERVAL_S, lambda: refresh_stats(svc))))
         tasks.append(asyncio.create_task(simulated_ingest(svc, cameras, rate)))

@@ -10,7 +10,7 @@ that a shared host's drift hits both:
 1. **Ingest**: ``create_app`` on an aiohttp ``AppRunner`` on 127.0.0.1, one app
    per backend, both up; an aiohttp client posts synthetic 1080p, 2 s, 15 fps
    H.264 segments to the remux (no-mask) camera, ``--concurrency`` in flight,
-   each with its own ``X-Segment-Start`` (bench/ingest.py's ``post_all``). The
+   each with its own ``X-Segment-Start`` (bench/common.py's ``post_all``). The
    full path: probe, remux, seal, write intent, ``put`` (S3: one PUT with
    GOVERNANCE retention until the deadline; local: temp file, fsync, rename,
    fsync the directory), catalog row. Reported: segments/s, MB/s, and s3/local
@@ -22,8 +22,10 @@ that a shared host's drift hits both:
    ``--rows`` kept segments plus those of a ``--window`` whose deadlines fall
    due at ``--cameras / --segment-seconds`` per second at independent phases; every window
    segment has a real sealed object in the store (put with its retention).
-   Then the real ``purge_loop`` with the SystemClock, the stats loop and
-   ingest commits beside it (bench/purge.py's ``measure``). Lag = key erased
+   Then the real ``purge_loop`` with the SystemClock, the stats loop, ingest
+   commits and the store loop's passes beside it (bench/purge.py's ``measure``;
+   the passes run S3's queued deletions, 8 at a time; the first pass's scrub is
+   left out, as the seeded rows have no objects). Lag = key erased
    - deadline, from ``purge_receipts``. The timer floor (a bare asyncio sleep
    to each deadline) is measured once before.
 
@@ -61,6 +63,7 @@ from gateway.catalog import segments as seg_sql  # noqa: E402
 from gateway.catalog import store as store_sql  # noqa: E402
 from gateway.clock import US, SystemClock  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
+from gateway.segments.store_loop import retry_deletes, store_pass  # noqa: E402
 from gateway.storage_settings import StorageSettings  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.s3 import S3Storage  # noqa: E402
@@ -68,7 +71,7 @@ from gateway.vault.storage import LocalStorage  # noqa: E402
 from tests.s3server import S3Server, packages_missing, start, stop  # noqa: E402
 
 # bench/ is the script's directory: the other benches' parts, not copies.
-from ingest import _free_port, build_settings, post_all, rates, round_ratios  # noqa: E402
+from common import build_settings, free_port, post_all, rates, round_ratios  # noqa: E402
 from purge import (DRAIN_TIMEOUT_S, LATER_OFFSET_S, TARGET_P99_S, WARMUP_S,  # noqa: E402
                    Seeder, build_services, camera_schedule, deadlines_between,
                    deadlines_count, measure, summarize, timer_floor)
@@ -97,7 +100,9 @@ def ceph() -> Iterator[tuple[S3Server, float]]:
     directory = Path(tempfile.mkdtemp(prefix="fgw-ceph-"))  # short: admin socket paths
     try:
         facts = start(directory, watch_pid=os.getpid())
-        yield S3Server(**{f.name: facts[f.name] for f in fields(S3Server)}), facts["start_seconds"]
+        facts["directory"] = directory
+        yield S3Server(**{f.name: facts[f.name] for f in fields(S3Server) if f.name in facts}), \
+            facts["start_seconds"]
     finally:
         stop(directory)
 
@@ -130,7 +135,7 @@ async def ingest_runs(args, segments: list[bytes], server: S3Server, bucket: str
     runners, urls = [], {}
     try:
         for b in BACKENDS:
-            port = _free_port()
+            port = free_port()
             keys = None if b == "local" else s3_keys(server, bucket, "ingest/", roots[b])
             runner = web.AppRunner(create_app(build_settings(roots[b], port, keys)),
                                    access_log=None)
@@ -210,6 +215,15 @@ def _timed(threads: int, items: list, fn) -> float:
 # ------------------------------------------------------------------ 3. purge lag
 
 
+async def store_passes(svc) -> None:
+    """``store_loop`` without its first pass's scrub (the seeded rows have no objects)."""
+    extend = True
+    while True:
+        svc.wake_store.clear()
+        delay, extend = await store_pass(svc, extend=extend)
+        await svc.clock.wait(svc.wake_store, delay)
+
+
 async def purge_round(args, backend: str, server: S3Server, bucket: str, r: int,
                       put_s: float) -> dict:
     """Seed, put the window's objects, run the purge loop through the window."""
@@ -248,7 +262,13 @@ async def purge_round(args, backend: str, server: S3Server, bucket: str, r: int,
               f"{len(uids):,} objects due in {args.window:g} s", flush=True)
         svc.catalog = AsyncCatalog(Catalog.open(svc.settings.catalog_path))
         m = await measure(svc, list(zip(uids, (d for _, d in window))), cameras, rate,
-                          not args.no_background)
+                          not args.no_background, also=(store_passes,))
+        # S3 purges queue their objects' deletions for the store loop: what is still
+        # queued when the last receipt is written, and how long the rest takes.
+        queued = (await svc.catalog.run(store_sql.owed_deletes))[0]
+        t_flush = time.perf_counter()
+        await retry_deletes(svc)
+        flush_s = time.perf_counter() - t_flush
         owed = (await svc.catalog.run(store_sql.owed_deletes))[0]
         purged = {x.segment_uid for x in await svc.catalog.run(seg_sql.receipts)}
         left = len(purged & set(await svc.io(lambda: list(svc.storage.uids()))))
@@ -260,7 +280,14 @@ async def purge_round(args, backend: str, server: S3Server, bucket: str, r: int,
         shutil.rmtree(root, ignore_errors=True)
     return {"backend": backend, "rows": seeder.next_id - 1, "due": len(uids),
             "lags_ms": m["lags_ms"], "objects_left": left, "deletes_owed": owed,
+            "deletes_queued_at_end": queued, "flush_s": round(flush_s, 2),
             "seed_s": round(seed_s, 1)}
+
+
+def _by_tenth(lags: list[float]) -> list[float]:
+    """Lags in the order their keys were erased: the largest of each tenth."""
+    n = len(lags)
+    return [round(max(lags[i * n // 10:(i + 1) * n // 10] or [0.0]), 1) for i in range(10)]
 
 
 async def purge_runs(args, server: S3Server, bucket: str, put_s: float) -> dict:
@@ -280,8 +307,12 @@ async def purge_runs(args, server: S3Server, bucket: str, put_s: float) -> dict:
         out[b] |= {"due": sum(x["due"] for x in mine),
                    "objects_left": sum(x["objects_left"] for x in mine),
                    "deletes_owed": sum(x["deletes_owed"] for x in mine),
+                   "rounds_deletes_queued_at_end": [x["deletes_queued_at_end"] for x in mine],
+                   "rounds_flush_s": [x["flush_s"] for x in mine],
                    "rounds_p99_ms": [summarize(b, x["lags_ms"])["p99_ms"] if x["lags_ms"]
-                                     else None for x in mine]}
+                                     else None for x in mine],
+                   # When in the window the lag came: the worst of each tenth, in order.
+                   "rounds_max_ms_by_tenth": [_by_tenth(x["lags_ms"]) for x in mine]}
     for p in ("p50", "p99", "max"):
         if out["local"]["n"] and out["s3"]["n"]:
             out[f"ratio_{p}_s3_over_local"] = (out["s3"][f"{p}_ms"]
@@ -342,7 +373,7 @@ def print_purge(p: dict) -> None:
           f"{p['window_s']:g} s window x {p['rounds']} round(s) per backend, stats loop + "
           f"ingest commits {'on' if p['background'] else 'off'}")
     print(f"{'backend':<8} {'purged':>13} {'min':>7} {'p50':>7} {'p90':>7} {'p99':>8} "
-          f"{'max':>8}  objects left / owed   (ms)")
+          f"{'max':>8}  (ms)  objects left / owed; deletions queued at the end (flush)")
     for b in BACKENDS:
         x = p[b]
         if not x["n"]:
@@ -350,7 +381,9 @@ def print_purge(p: dict) -> None:
             continue
         print(f"{b:<8} {x['n']:>6,} / {x['due']:<6,} {x['min_ms']:>7.1f} {x['p50_ms']:>7.1f} "
               f"{x['p90_ms']:>7.1f} {x['p99_ms']:>8.1f} {x['max_ms']:>8.1f}  "
-              f"{x['objects_left']} / {x['deletes_owed']}")
+              f"{x['objects_left']} / {x['deletes_owed']}; " + ", ".join(
+                  f"{q} ({t:.1f} s)" for q, t in zip(x["rounds_deletes_queued_at_end"],
+                                                    x["rounds_flush_s"])))
     print(f"{'floor':<8} {f['n']:>13,} {f['min_ms']:>7.2f} {f['p50_ms']:>7.2f} "
           f"{f['p90_ms']:>7.2f} {f['p99_ms']:>8.2f} {f['max_ms']:>8.2f}")
     if "ratio_p99_s3_over_local" in p:
