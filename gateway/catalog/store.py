@@ -92,9 +92,11 @@ def next_delete_try(db: Catalog) -> int | None:
 # ------------------------------------------------------------------ Object Lock mirror
 
 def store_held(db: Catalog) -> set[str]:
-    """Uids of kept segments the store has under legal hold."""
+    """Uids of kept segments the store has under legal hold: read from the partial index
+    of held rows only (a test counts the rows read), whatever the catalog's size."""
     return {r[0] for r in db.conn.execute(
-        "SELECT uid FROM segments WHERE store_hold = 1 AND state != 'shredded'")}
+        "SELECT uid, state FROM segments INDEXED BY segments_store_hold WHERE store_hold = 1")
+        if r[1] != "shredded"}
 
 
 def set_store_hold(db: Catalog, uid: str, on: bool) -> None:
