@@ -140,11 +140,21 @@ def open_stream(url: str, opts: StreamOptions, secrets: tuple[str, ...] = ()):
 def _has_only_other_tracks(url: str, options: dict, opts: StreamOptions) -> bool:
     """After a failed video-only open: does the stream open with its other tracks?"""
     rest = {k: v for k, v in options.items() if k != "allowed_media_types"}
-    try:
-        with av.open(url, options=rest, timeout=(opts.open_timeout_s, opts.read_timeout_s)) as c:
-            return not c.streams.video and bool(c.streams)
-    except av.FFmpegError:
-        return False
+    for attempt in range(2):
+        try:
+            with av.open(url, options=rest,
+                         timeout=(opts.open_timeout_s, opts.read_timeout_s)) as c:
+                return not c.streams.video and bool(c.streams)
+        except av.error.HTTPServerError:
+            # A 5xx while the server prepares the media (seen from GStreamer's RTSP
+            # server, 1 open in ~25): once more, a moment later.
+            if attempt == 0:
+                time.sleep(0.5)
+                continue
+            return False
+        except av.FFmpegError:
+            return False
+    return False
 
 
 # ---------------------------------------------------------------- the pull loop
