@@ -11,8 +11,8 @@ once (``--concurrency``). Two cameras:
   masked    one shelf mask: decode, fill, re-encode with libx264
 
 Each is run with the real seal step (``encrypted``) and with the seal replaced
-by a plain copy (``plain``: ``gateway.runtime._seal`` monkeypatched to return
-the plaintext and its SHA-256; a bench, not product code). Rounds alternate
+by a plain copy (``plain``: ``gateway.segments.ingest.SealedBuffer`` replaced
+by a buffer that keeps the plaintext; a bench, not product code). Rounds alternate
 encrypted/plain so that noise from a shared host hits both; each figure is the
 median of ``--rounds`` (ABBA order). Reported: segments/s, input MB/s, and encrypted/plain
 (the median of each round's back-to-back ratio).
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import io
 import json
 import os
 import platform
@@ -49,6 +50,7 @@ import gateway.segments.ingest as ingest_mod  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
+from gateway.vault.sealbuf import Sealed  # noqa: E402
 
 # bench/ is the script's directory.
 from common import (build_settings, free_port, post_all, rates,  # noqa: E402
@@ -56,12 +58,23 @@ from common import (build_settings, free_port, post_all, rates,  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-_REAL_SEAL = ingest_mod._seal
+_REAL_SEAL = ingest_mod.SealedBuffer
 
 
-def _plain_seal(plain: bytes, data_key: bytes, key_id: bytes) -> tuple[bytes, str]:
-    """The baseline: the same pipeline storing the masked MP4 as it is (never in production)."""
-    return plain, hashlib.sha256(plain).hexdigest()
+class _PlainBuffer(io.BytesIO):
+    """The baseline: the same pipeline keeping the masked MP4 as it is, where ingest seals
+    it chunk by chunk as the muxer writes (``vault.sealbuf``); never in production."""
+
+    def __init__(self, data_key: bytes, key_id: bytes) -> None:
+        super().__init__()
+        self._keys = (data_key, key_id)
+
+    def finish(self) -> Sealed:
+        blob = bytearray(self.getvalue())
+        return Sealed(blob, hashlib.sha256(blob).hexdigest(), *self._keys, len(blob))
+
+
+_plain_seal = _PlainBuffer
 
 
 async def http_runs(args, segments: list[bytes]) -> dict:
@@ -83,16 +96,16 @@ async def http_runs(args, segments: list[bytes]) -> dict:
                 for r in range(args.rounds):
                     # ABBA order, so a drift in the host's load favours neither mode.
                     for mode, seal in (modes if r % 2 == 0 else modes[::-1]):
-                        ingest_mod._seal = seal
+                        ingest_mod.SealedBuffer = seal
                         times[mode].append(await post_all(session, url, segments, count,
                                                           args.concurrency))
-                ingest_mod._seal = _REAL_SEAL
+                ingest_mod.SealedBuffer = _REAL_SEAL
                 out[path] = {mode: rates(ts, count, mean_bytes) for mode, ts in times.items()}
                 pairs = round_ratios(times["encrypted"], times["plain"])
                 out[path]["ratio_encrypted_over_plain"] = statistics.median(pairs)
                 out[path]["ratio_per_round"] = pairs
     finally:
-        ingest_mod._seal = _REAL_SEAL
+        ingest_mod.SealedBuffer = _REAL_SEAL
         await runner.cleanup()
         shutil.rmtree(root, ignore_errors=True)
     return out
