@@ -40,16 +40,6 @@ class Storage(Protocol):
     def get(self, uid: str) -> bytes: ...
     def delete(self, uid: str) -> bool: ...
     def discard(self, uid: str) -> None: ...
-    def discard(self, uid: str) -> None:
-        """An unacknowledged write: the file and the temp file it may have left."""
-        self.delete(uid)
-        tmp = self.path(uid).parent / f"{TMP_PREFIX}{uid}"
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            return
-        fsync_dir(tmp.parent)
-
     def uids(self) -> Iterator[str]: ...  # in uid order
     def size(self, uid: str) -> int: ...
     def sha256(self, uid: str) -> str: ...
