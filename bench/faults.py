@@ -603,6 +603,9 @@ def _commit() -> str | None:
     return out.stdout.strip() or None
 
 
+COMMIT = _commit()
+
+
 def report(bench: "Bench", clean: list[float], t0: float, out: str, quiet: bool = False,
            full: dict | None = None) -> None:
     """Print the table (unless ``quiet``) and write the JSON: what the trials so far proved."""
@@ -626,7 +629,7 @@ def report(bench: "Bench", clean: list[float], t0: float, out: str, quiet: bool 
         "wall_s": round(time.monotonic() - t0, 1),
         "s_per_trial": round((time.monotonic() - t0) / t.trials, 2) if t.trials else None,
         "fork_server": bench.zygote is not None,
-        "commit": _commit(),
+        "commit": COMMIT,  # the code the run loaded at its start
         "problems": t.problems[:50],
         "disk_full": full,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
