@@ -25,7 +25,8 @@ Each trial:
      holds plaintext video: ``ftyp``/``mdat`` atoms, or 32 bytes from the middle of any
      uploaded clip. Export packages are the deliverable and are counted apart.
 
-The reference for the cost columns is the same gateway started and stopped cleanly.
+The reference for the cost columns is the same gateway started after a clean stop, on the
+same directory, timed at the start and every ``CLEAN_EVERY`` trials (as the data grows).
 Prints a table and writes JSON. Not part of the timed test suite.
 """
 
@@ -37,6 +38,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -57,7 +59,7 @@ from gateway.clock import US, SystemClock, iso, parse_iso  # noqa: E402
 from gateway.config import load_settings  # noqa: E402
 from gateway.media.redact import redact  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
-from gateway.segments.check import run_check  # noqa: E402
+from gateway.segments.check import _sha256_file, run_check  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.auditkey import read_key  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
@@ -66,6 +68,16 @@ from gateway.vault.storage import LocalStorage  # noqa: E402
 SERVER = ROOT / "tests" / "crash_server.py"
 TOKEN = "bench-camera-token-0123456789"
 START_TIMEOUT_S = 60.0
+#: Plaintext MP4 structure: an ``ftyp`` box with a brand, or ``moov`` opening with ``mvhd``.
+#: Not the bare 4-byte atom names: about 1 GB of ciphertext is scanned in a 1,000-trial
+#: run, where any given 4 bytes occur by chance about once per 4 GiB per marker (the
+#: 60-trial run never met one; the first 1,000-trial run did, at trial 551: "ftyp" at
+#: byte 655 of a segment that authenticated and decrypted, whose plaintext there reads
+#: "step"). These patterns are 8+ bytes; the 32-byte clip samples catch any content.
+MP4_BOXES = re.compile(rb"ftyp(?:isom|iso[2-9]|mp4[12]|avc1|M4V |qt  |dash|msnv)|moov.{4}mvhd",
+                       re.DOTALL)
+#: Every this many trials ``check`` hashes every segment file again (``Bench.deep_check``).
+FULL_EVERY = 50
 CLIPS = 8  # distinct clips, pushed in turn (each push has its own claimed start)
 
 POLICY_5S = """id = "faults5s"
@@ -196,9 +208,12 @@ class Bench:
         self.rotations: list[subprocess.Popen] = []
         self.acks: dict[str, Ack] = {}
         self.clips = [make_segment(1.0, 10, 160, 120, seed=s) for s in range(CLIPS)]
-        self.markers = [b"ftyp", b"mdat"] + [self._middle(c) for c in self.clips]
+        self.markers = [self._middle(c) for c in self.clips]
         self.tokens: dict[str, str] = {}
         self.tally = Tally()
+        #: uid -> (inode, size, mtime, ctime) of a file last proven to match its catalog
+        #: SHA-256: an unchanged file is not hashed again (see ``deep_check``).
+        self.proven: dict[str, tuple[int, int, int, int]] = {}
         self.zygote = Zygote(self.env()) if fork_server else None
 
     def close(self) -> None:
@@ -372,11 +387,13 @@ class Bench:
         ring = KeyRing.open(st.keyring_path, create=False)
         storage = LocalStorage(st.storage_path)
         try:
-            rep = run_check(db, storage, ring, deep=True,
+            full = n % FULL_EVERY == 0
+            rep = run_check(db, storage, ring, deep=full,
                             audit_key=read_key(st.audit_key_path))  # the chain's MACs too
-            if not rep.ok:
+            bad = self.deep_check(db, storage, full and rep.ok)
+            if not rep.ok or bad:
                 t.check_failures += 1
-                t.problems.append(f"trial {n}: check failed: {rep}")
+                t.problems.append(f"trial {n}: check failed: {rep} {bad}")
             for uid, ack in list(self.acks.items()):
                 if ack.trial != n and n % 50:  # older acks: a full pass every 50 trials
                     continue
@@ -413,18 +430,61 @@ class Bench:
             db.close()
         self.scan(n, since)
 
+    def deep_check(self, db: Catalog, storage: LocalStorage, full: bool) -> list[str]:
+        """``check --deep``'s SHA-256 comparison, for every file not proven unchanged.
+
+        ``run_check(deep=True)`` hashes every segment file after every restart, so
+        its cost grew with the run (0.23 s a trial at trial 40, ~5 s by trial 1,000).
+        A sealed file is never rewritten; any change to it (content, rename, a new
+        inode) moves its ctime, which nothing in user space can set back. So a file
+        whose inode, size, mtime and ctime are those it had when its hash last matched
+        is the same file; every other one is hashed, as ``run_check`` would. A full
+        ``run_check(deep=True)`` still runs every ``FULL_EVERY`` trials (``full``).
+        """
+        problems = []
+        for uid, state, size, sha in seg_sql.all_uids(db):
+            if state in ("shredded", "corrupt"):
+                continue  # reported by run_check
+            try:
+                s = os.stat(storage.path(uid))
+            except FileNotFoundError:
+                continue  # reported by run_check
+            sig = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+            if self.proven.get(uid) == sig or s.st_size != size:  # size: run_check says
+                continue
+            if full or _sha256_file(storage.path(uid)) == sha:  # full: run_check hashed it
+                self.proven[uid] = sig
+            else:
+                problems.append(f"segment {uid}: file SHA-256 differs from the catalog")
+        return problems
+
     def scan(self, n: int, since: float) -> None:
         """Every file written since the trial began (sealed segments never change after)."""
-        data = self.settings.storage_path
-        for path in data.rglob("*"):
-            if not path.is_file() or path.stat().st_mtime < since:
+        for path, mtime in _files(self.settings.storage_path):
+            if mtime < since:
                 continue
             if path.parent.name == "exports":  # sealed at rest now: scanned like the rest
                 self.tally.export_packages_at_rest += 1
             content = path.read_bytes()
-            if any(m in content for m in self.markers):
+            hits = [(m.start(), m.group()[:12]) for m in [MP4_BOXES.search(content)] if m]
+            hits += [(content.find(m), b"clip sample") for m in self.markers if m in content]
+            if hits:
                 self.tally.plaintext_files += 1
-                self.tally.problems.append(f"trial {n}: plaintext in {path}")
+                # Where and what matched: enough to tell a leak from a coincidence afterwards.
+                self.tally.problems.append(f"trial {n}: plaintext in {path}: {hits[:3]} "
+                                           f"of {len(content)} bytes")
+
+
+def _files(root: Path):
+    """(path, mtime) of every regular file under ``root``: one stat each (scandir)."""
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    yield Path(entry.path), entry.stat(follow_symlinks=False).st_mtime
 
 
 async def disk_full(root: Path, seconds: float = 20.0) -> dict:
@@ -482,13 +542,18 @@ async def disk_full(root: Path, seconds: float = 20.0) -> dict:
             "temp_files_left": len(temp_left), "problems": t.problems[:10]}
 
 
-def clean_restart_s(bench: Bench, runs: int = 3) -> float:
-    """The reference: a clean start to /healthz on the same directory, median of ``runs``."""
+def clean_restart_s(bench: Bench, runs: int = 3) -> list[float]:
+    """The reference: clean starts to /healthz on the same directory (after a clean stop)."""
     times = []
     for _ in range(runs):
         times.append(asyncio.run(bench.start(loops=False)))
         bench.stop()
-    return sorted(times)[len(times) // 2]
+    return times
+
+
+#: A clean restart is timed every this many trials, so the reference sees the catalog and
+#: storage grow as the restarts after kill -9 do.
+CLEAN_EVERY = 10
 
 
 def main() -> None:
@@ -502,6 +567,10 @@ def main() -> None:
                     help="fork the gateway and CLI processes from one that imported them "
                          "(bench/zygote.py): the same trial, without ~1.4 s of imports a start")
     args = ap.parse_args()
+    # Started in the background by a shell, SIGINT is ignored; SIGTERM ends the run too.
+    # Either stops it between steps with a partial report (what the trials so far proved).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="faults-") as tmp:
         bench = Bench(Path(tmp), rng, fork_server=args.fork_server)
@@ -513,6 +582,8 @@ def main() -> None:
         try:
             for n in range(1, args.trials + 1):
                 asyncio.run(bench.trial(n))
+                if n % CLEAN_EVERY == 0:
+                    reference += clean_restart_s(bench, 1)
                 if n % 25 == 0:
                     print(f"  {n} trials, {bench.tally.acknowledged} acknowledged, "
                           f"{len(bench.tally.problems)} problems, {time.monotonic() - t0:.0f} s",
@@ -532,10 +603,14 @@ def _commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = False,
+COMMIT = _commit()
+
+
+def report(bench: "Bench", clean: list[float], t0: float, out: str, quiet: bool = False,
            full: dict | None = None) -> None:
     """Print the table (unless ``quiet``) and write the JSON: what the trials so far proved."""
     t = bench.tally
+    reference = sorted(clean)[len(clean) // 2] if clean else 0.0
     restarts = sorted(t.restart_s)
     p50 = restarts[len(restarts) // 2] if restarts else 0.0
     result = {
@@ -549,11 +624,12 @@ def report(bench: "Bench", reference: float, t0: float, out: str, quiet: bool = 
         "export_packages_seen_at_rest": t.export_packages_at_rest,
         "restart_after_kill_p50_s": round(p50, 3),
         "clean_restart_p50_s": round(reference, 3),
+        "clean_restarts_timed": len(clean),
         "restart_ratio": round(p50 / reference, 2) if reference else None,
         "wall_s": round(time.monotonic() - t0, 1),
         "s_per_trial": round((time.monotonic() - t0) / t.trials, 2) if t.trials else None,
         "fork_server": bench.zygote is not None,
-        "commit": _commit(),
+        "commit": COMMIT,  # the code the run loaded at its start
         "problems": t.problems[:50],
         "disk_full": full,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
