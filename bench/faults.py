@@ -59,7 +59,7 @@ from gateway.clock import US, SystemClock, iso, parse_iso  # noqa: E402
 from gateway.config import load_settings  # noqa: E402
 from gateway.media.redact import redact  # noqa: E402
 from gateway.media.synth import make_segment  # noqa: E402
-from gateway.segments.check import _sha256_file, run_check  # noqa: E402
+from gateway.segments.check import run_check  # noqa: E402
 from gateway.vault import format as fmt  # noqa: E402
 from gateway.vault.auditkey import read_key  # noqa: E402
 from gateway.vault.keyring import KeyRing  # noqa: E402
@@ -452,7 +452,7 @@ class Bench:
             sig = (s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
             if self.proven.get(uid) == sig or s.st_size != size:  # size: run_check says
                 continue
-            if full or _sha256_file(storage.path(uid)) == sha:  # full: run_check hashed it
+            if full or storage.sha256(uid) == sha:  # full: run_check hashed it
                 self.proven[uid] = sig
             else:
                 problems.append(f"segment {uid}: file SHA-256 differs from the catalog")
