@@ -64,7 +64,8 @@ def svg_bars(hist: list[tuple[str, int]], width: int = 640, height: int = 180) -
     slot = width // len(hist)
     bars = []
     for i, (label, count) in enumerate(hist):
-        h = round(count / top * (height - 30))
+        # Headroom above the tallest bar for its count (drawn 4 px above the bar).
+        h = round(count / top * (height - 46))
         bars.append(Bar(label, count, i * slot + 8, height - 20 - h, slot - 16, h))
     return bars
 

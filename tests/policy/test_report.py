@@ -211,3 +211,10 @@ def test_cli_without_a_catalog_fails_cleanly(tmp_path):
 def test_approx_durations(seconds, text):
     from gateway.policy.report import approx
     assert approx(seconds) == text
+
+
+def test_every_bar_leaves_room_for_its_count_above_it():
+    from gateway.policy.report import svg_bars
+    bars = svg_bars([("a", 5), ("b", 1), ("c", 0)])
+    assert min(b.y for b in bars) - 4 >= 16      # a 12 px label sits whole inside the plot
+    assert bars[0].height > bars[1].height > bars[2].height == 0
