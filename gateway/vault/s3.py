@@ -252,8 +252,9 @@ class S3Storage:
                     yield uid
 
     def version_problems(self) -> list[str]:
-        """Objects with more than one version or a delete marker (someone wrote or
-        deleted through the store): ``check`` reports them."""
+        """What someone did through the store, from one listing: objects with more than
+        one version or a delete marker, and keys under our prefix that name no segment.
+        ``check`` reports them (``strays`` is left empty so the bucket is listed once)."""
         versions: dict[str, int] = {}
         markers: set[str] = set()
         for page in self._pages():
@@ -263,11 +264,12 @@ class S3Storage:
         out = [f"{k}: {n} versions (the gateway writes one)" for k, n in versions.items() if n > 1]
         out += [f"{k}: a delete marker hides it (deleted through the store, not by the "
                 "gateway; the locked version is kept)" for k in sorted(markers)]
+        out += [f"{k}: not a segment the gateway wrote (move it out of the prefix)"
+                for k in sorted(versions) if self._uid_of(k) is None]
         return out
 
     def strays(self) -> list[str]:
-        return [v["Key"] for page in self._pages() for v in page.get("Versions", [])
-                if self._uid_of(v["Key"]) is None]
+        return []  # in version_problems, from the same listing
 
     def size(self, uid: str) -> int:
         return int(self._call("head_object", Key=self.key(uid))["ContentLength"])

@@ -401,3 +401,23 @@ async def test_check_reads_the_bucket(s3_server, aiohttp_client, tmp_path, clock
                                                            audit_key=d.audit_key))
     assert any("2 versions" in p for p in rep.problems)
     assert any("SHA-256 differs" in p or "bytes, catalog says" in p for p in rep.problems)
+
+
+def test_check_lists_the_bucket_twice_not_three_times_and_finds_strays(s3_server, tmp_path):
+    """`check` on S3: one listing for the segments, one for versions, markers and strays."""
+    from gateway.segments.check import run_check
+    from gateway.catalog import Catalog
+
+    bucket = s3_server.new_bucket()
+    store = S3Storage(s3_settings(tmp_path, s3_server, bucket).storage)
+    s3_server.client().put_object(Bucket=bucket, Key="branch-a/segments/notes.txt", Body=b"x")
+    lists = []
+    real = store._pages
+    store._pages = lambda: lists.append(1) or real()
+    db = Catalog.open(tmp_path / "c.sqlite3")
+    try:
+        rep = run_check(db, store, type("Ring", (), {"ids": lambda self: []})())
+    finally:
+        db.close()
+    assert len(lists) == 2
+    assert any("notes.txt: not a segment" in p for p in rep.problems)
